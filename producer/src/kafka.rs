@@ -1,0 +1,169 @@
+//! Publishing to Kafka with librdkafka: an idempotent producer (acks=all), compressed batches, topics
+//! created when missing, and every delivery confirmed or counted as failed.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use playlog_model::{Event, Stream};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+
+use crate::sink::{EventSink, Format, SinkError, StreamCounters};
+
+/// How to reach Kafka and publish.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// `lz4`, `zstd`, `snappy` or `none`.
+    pub compression: String,
+    pub format: Format,
+    /// Extra librdkafka properties (`key=value`), applied last.
+    pub properties: Vec<(String, String)>,
+}
+
+/// Counts deliveries per stream as librdkafka reports them.
+pub struct DeliveryTracker {
+    counters: Arc<StreamCounters>,
+    first_error: Mutex<Option<String>>,
+}
+
+impl DeliveryTracker {
+    pub fn first_error(&self) -> Option<String> {
+        self.first_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+impl ClientContext for DeliveryTracker {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "kafka client error");
+    }
+}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        let (topic, failed) = match result {
+            Ok(message) => (message.topic(), None),
+            Err((error, message)) => (message.topic(), Some(error)),
+        };
+        let Some(stream) = Stream::from_topic(topic) else { return };
+        match failed {
+            None => self.counters.delivered[stream.index()].fetch_add(1, Ordering::Relaxed),
+            Some(error) => {
+                if let Ok(mut first) = self.first_error.lock() {
+                    first.get_or_insert_with(|| format!("{topic}: {error}"));
+                }
+                self.counters.failed[stream.index()].fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+}
+
+pub type EventProducer = ThreadedProducer<DeliveryTracker>;
+
+fn base_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers).set("client.id", "playlog-producer");
+    config
+}
+
+/// Connects, checks the brokers answer, and creates any missing topic. Fails with an error that says what
+/// to do when the brokers cannot be reached.
+pub fn connect(settings: &KafkaSettings, counters: Arc<StreamCounters>) -> Result<Arc<EventProducer>, SinkError> {
+    let mut config = base_config(&settings.brokers);
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", &settings.compression)
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576");
+    for (key, value) in &settings.properties {
+        config.set(key, value);
+    }
+    let tracker = DeliveryTracker { counters, first_error: Mutex::new(None) };
+    let producer: EventProducer = config
+        .create_with_context(tracker)
+        .map_err(|e| SinkError::Kafka(format!("configuring the Kafka producer: {e}")))?;
+    producer.client().fetch_metadata(None, Duration::from_secs(10)).map_err(|e| {
+        SinkError::Kafka(format!(
+            "cannot reach Kafka at {}: {e}. Is a broker running there? Check --brokers (or PLAYLOG_BROKERS); `scripts/broker.sh` starts a local one",
+            settings.brokers
+        ))
+    })?;
+    create_topics(settings)?;
+    Ok(Arc::new(producer))
+}
+
+fn create_topics(settings: &KafkaSettings) -> Result<(), SinkError> {
+    let admin: AdminClient<DefaultClientContext> = base_config(&settings.brokers)
+        .create()
+        .map_err(|e| SinkError::Kafka(format!("configuring the Kafka admin client: {e}")))?;
+    let topics: Vec<NewTopic<'_>> = Stream::ALL
+        .iter()
+        .map(|s| NewTopic::new(s.topic(), settings.partitions, TopicReplication::Fixed(settings.replication_factor)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = futures_executor::block_on(admin.create_topics(&topics, &options))
+        .map_err(|e| SinkError::Kafka(format!("creating topics on {}: {e}", settings.brokers)))?;
+    for result in results {
+        match result {
+            Ok(topic) => tracing::info!(topic, partitions = settings.partitions, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(SinkError::Kafka(format!("creating topic {topic}: {code}"))),
+        }
+    }
+    Ok(())
+}
+
+/// One generator thread's handle on the shared producer.
+pub struct KafkaSink {
+    producer: Arc<EventProducer>,
+    format: Format,
+    counters: Arc<StreamCounters>,
+    value: Vec<u8>,
+}
+
+impl KafkaSink {
+    pub fn new(producer: Arc<EventProducer>, format: Format, counters: Arc<StreamCounters>) -> KafkaSink {
+        KafkaSink { producer, format, counters, value: Vec::with_capacity(1024) }
+    }
+}
+
+impl EventSink for KafkaSink {
+    fn send(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
+        self.value.clear();
+        self.format.encode(event, &mut self.value);
+        let mut key = itoa::Buffer::new();
+        let key = key.format(event.key());
+        let topic = event.stream.topic();
+        loop {
+            let record = BaseRecord::to(topic).key(key).payload(&self.value);
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                // The local queue is full: wait for deliveries to drain it (back-pressure, nothing dropped).
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => std::thread::sleep(Duration::from_millis(2)),
+                Err((error, _)) => {
+                    self.counters.failed[event.stream.index()].fetch_add(1, Ordering::Relaxed);
+                    return Err(SinkError::Kafka(format!("producing to {topic}: {error}")));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.producer
+            .flush(Duration::from_secs(120))
+            .map_err(|e| SinkError::Kafka(format!("waiting for Kafka to confirm deliveries: {e} ({} still in flight)", self.producer.in_flight_count())))
+    }
+}
