@@ -19,10 +19,22 @@ pub const SINGLE_OBJECT_MARKER: [u8; 2] = [0xC3, 0x01];
 pub const HEADER_LEN: usize = 10;
 
 const SOURCES: [(Stream, &str); 4] = [
-    (Stream::Listen, include_str!("../../schemas/avro/listen_events.avsc")),
-    (Stream::PageView, include_str!("../../schemas/avro/page_view_events.avsc")),
-    (Stream::Auth, include_str!("../../schemas/avro/auth_events.avsc")),
-    (Stream::StatusChange, include_str!("../../schemas/avro/status_change_events.avsc")),
+    (
+        Stream::Listen,
+        include_str!("../../schemas/avro/listen_events.avsc"),
+    ),
+    (
+        Stream::PageView,
+        include_str!("../../schemas/avro/page_view_events.avsc"),
+    ),
+    (
+        Stream::Auth,
+        include_str!("../../schemas/avro/auth_events.avsc"),
+    ),
+    (
+        Stream::StatusChange,
+        include_str!("../../schemas/avro/status_change_events.avsc"),
+    ),
 ];
 
 /// The parsed schema of each stream and its single-object header.
@@ -61,12 +73,15 @@ impl StreamSchemas {
 
     /// The stream whose schema has this CRC-64-AVRO fingerprint (as the 8 little-endian header bytes).
     pub fn stream_for_fingerprint(&self, fingerprint: &[u8]) -> Option<Stream> {
-        Stream::ALL.into_iter().find(|s| &self.headers[s.index()][2..] == fingerprint)
+        Stream::ALL
+            .into_iter()
+            .find(|s| &self.headers[s.index()][2..] == fingerprint)
     }
 }
 
-static SCHEMAS: LazyLock<StreamSchemas> =
-    LazyLock::new(|| StreamSchemas::load().expect("the embedded .avsc files parse; tested by avro::tests"));
+static SCHEMAS: LazyLock<StreamSchemas> = LazyLock::new(|| {
+    StreamSchemas::load().expect("the embedded .avsc files parse; tested by avro::tests")
+});
 
 /// The four streams' schemas, parsed on first use.
 pub fn schemas() -> &'static StreamSchemas {
@@ -111,7 +126,9 @@ pub fn encode_body(event: &Event<'_>, out: &mut Vec<u8>) {
     write_string(out, event.user_agent);
     match event.stream {
         Stream::Listen => {
-            let song = event.song.expect("listen events are built for NextSong requests, which carry a song");
+            let song = event
+                .song
+                .expect("listen events are built for NextSong requests, which carry a song");
             write_string(out, &song.artist);
             write_string(out, &song.title);
             out.extend_from_slice(&song.duration.to_le_bytes());
@@ -152,6 +169,8 @@ pub enum DecodeError {
         #[source]
         source: apache_avro::Error,
     },
+    #[error("Avro body for {stream} does not fit the event model: {message}")]
+    Shape { stream: Stream, message: String },
     #[error("{len} trailing bytes after the Avro body for {stream}")]
     TrailingBytes { stream: Stream, len: usize },
 }
@@ -169,9 +188,18 @@ pub fn decode(bytes: &[u8]) -> Result<(Stream, EventRecord), DecodeError> {
     let value = apache_avro::from_avro_datum(schemas().schema(stream), &mut body, None)
         .map_err(|source| DecodeError::Body { stream, source })?;
     if !body.is_empty() {
-        return Err(DecodeError::TrailingBytes { stream, len: body.len() });
+        return Err(DecodeError::TrailingBytes {
+            stream,
+            len: body.len(),
+        });
     }
-    let record = apache_avro::from_value::<EventRecord>(&value).map_err(|source| DecodeError::Body { stream, source })?;
+    // Through JSON, where Avro unions become plain values or null, to land in the Option fields.
+    let json = serde_json::Value::try_from(value)
+        .map_err(|source| DecodeError::Body { stream, source })?;
+    let record = serde_json::from_value::<EventRecord>(json).map_err(|e| DecodeError::Shape {
+        stream,
+        message: e.to_string(),
+    })?;
     Ok((stream, record))
 }
 
@@ -202,7 +230,14 @@ mod tests {
     #[test]
     fn zigzag_varints_match_the_spec_examples() {
         // From the Avro specification's table of zig-zag encodings.
-        for (value, expected) in [(0i64, vec![0x00]), (-1, vec![0x01]), (1, vec![0x02]), (-2, vec![0x03]), (-64, vec![0x7f]), (64, vec![0x80, 0x01])] {
+        for (value, expected) in [
+            (0i64, vec![0x00]),
+            (-1, vec![0x01]),
+            (1, vec![0x02]),
+            (-2, vec![0x03]),
+            (-64, vec![0x7f]),
+            (64, vec![0x80, 0x01]),
+        ] {
             let mut out = Vec::new();
             write_long(&mut out, value);
             assert_eq!(out, expected, "zig-zag of {value}");
@@ -215,7 +250,10 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for stream in Stream::ALL {
             assert!(matches!(s.schema(stream), Schema::Record(_)));
-            assert!(seen.insert(s.header(stream)[2..].to_vec()), "duplicate fingerprint for {stream}");
+            assert!(
+                seen.insert(s.header(stream)[2..].to_vec()),
+                "duplicate fingerprint for {stream}"
+            );
         }
     }
 }

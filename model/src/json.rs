@@ -33,7 +33,8 @@ pub fn encode_line(event: &Event<'_>, out: &mut Vec<u8>) {
             w.int("sessionId", event.session_id);
             write_session_tail(&mut w, event);
             w.key("success");
-            w.out.extend_from_slice(if event.success { b"true" } else { b"false" });
+            w.out
+                .extend_from_slice(if event.success { b"true" } else { b"false" });
         }
         Stream::StatusChange => {
             w.int("ts", event.ts);

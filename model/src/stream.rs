@@ -10,7 +10,12 @@ pub enum Stream {
 }
 
 impl Stream {
-    pub const ALL: [Stream; 4] = [Stream::Listen, Stream::PageView, Stream::Auth, Stream::StatusChange];
+    pub const ALL: [Stream; 4] = [
+        Stream::Listen,
+        Stream::PageView,
+        Stream::Auth,
+        Stream::StatusChange,
+    ];
 
     /// The Kafka topic, which is also the raw table's name.
     pub const fn topic(self) -> &'static str {

@@ -27,7 +27,11 @@ pub enum CatalogError {
         source: std::io::Error,
     },
     #[error("song file {path}, line {line}: {message}")]
-    Line { path: String, line: usize, message: String },
+    Line {
+        path: String,
+        line: usize,
+        message: String,
+    },
     #[error("song file {path} has no songs with a positive count")]
     Empty { path: String },
 }
@@ -58,11 +62,19 @@ impl SongCatalog {
         for _ in 0..songs {
             let artist = artists[rng.random_range(0..artist_count)].clone();
             let words: Vec<String> = Words(EN, 1..4).fake_with_rng(&mut rng);
-            let title = words.iter().map(|w| capitalise(w)).collect::<Vec<_>>().join(" ");
+            let title = words
+                .iter()
+                .map(|w| capitalise(w))
+                .collect::<Vec<_>>()
+                .join(" ");
             let seconds: f64 = durations.sample(&mut rng).clamp(30.0, 1200.0);
             // eventsim's durations have five decimals, e.g. 218.93179.
             let duration = (seconds * 100_000.0).round() / 100_000.0;
-            list.push(Song { artist, title, duration });
+            list.push(Song {
+                artist,
+                title,
+                duration,
+            });
         }
         // Popularity by a random rank, so that popularity is unrelated to catalogue order.
         let mut ranks: Vec<usize> = (1..=songs).collect();
@@ -78,47 +90,100 @@ impl SongCatalog {
     /// the line, never silently reinterpreted as Latin-1 the way eventsim does.
     pub fn from_listen_counts(path: &Path) -> Result<SongCatalog, CatalogError> {
         let shown = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|source| CatalogError::Read { path: shown.clone(), source })?;
+        let file = std::fs::File::open(path).map_err(|source| CatalogError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         let mut reader = BufReader::new(file);
-        let gz = reader.fill_buf().map(|b| b.starts_with(&[0x1f, 0x8b])).unwrap_or(false);
-        let reader: Box<dyn Read> = if gz { Box::new(flate2::read::MultiGzDecoder::new(reader)) } else { Box::new(reader) };
+        let gz = reader
+            .fill_buf()
+            .map(|b| b.starts_with(&[0x1f, 0x8b]))
+            .unwrap_or(false);
+        let reader: Box<dyn Read> = if gz {
+            Box::new(flate2::read::MultiGzDecoder::new(reader))
+        } else {
+            Box::new(reader)
+        };
         SongCatalog::read_listen_counts(BufReader::new(reader), &shown)
     }
 
-    fn read_listen_counts<R: BufRead>(mut reader: R, path: &str) -> Result<SongCatalog, CatalogError> {
-        let line_err = |line: usize, message: String| CatalogError::Line { path: path.to_owned(), line, message };
+    fn read_listen_counts<R: BufRead>(
+        mut reader: R,
+        path: &str,
+    ) -> Result<SongCatalog, CatalogError> {
+        let line_err = |line: usize, message: String| CatalogError::Line {
+            path: path.to_owned(),
+            line,
+            message,
+        };
         let mut songs = Vec::new();
         let mut weights = Vec::new();
         let mut buf = Vec::new();
         let mut line_no = 0;
         loop {
             buf.clear();
-            let n = reader.read_until(b'\n', &mut buf).map_err(|source| CatalogError::Read { path: path.to_owned(), source })?;
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|source| CatalogError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
             if n == 0 {
                 break;
             }
             line_no += 1;
-            let text = std::str::from_utf8(&buf).map_err(|e| line_err(line_no, format!("not valid UTF-8 ({e}); the file must be UTF-8")))?;
+            let text = std::str::from_utf8(&buf).map_err(|e| {
+                line_err(
+                    line_no,
+                    format!("not valid UTF-8 ({e}); the file must be UTF-8"),
+                )
+            })?;
             let text = text.trim_end_matches(['\n', '\r']);
             if text.is_empty() {
                 continue;
             }
             let fields: Vec<&str> = text.split('\t').collect();
             if fields.len() != 5 {
-                return Err(line_err(line_no, format!("expected 5 tab-separated fields (trackId, artist, title, duration, count), found {}", fields.len())));
+                return Err(line_err(
+                    line_no,
+                    format!(
+                        "expected 5 tab-separated fields (trackId, artist, title, duration, count), found {}",
+                        fields.len()
+                    ),
+                ));
             }
             let duration = match fields[3].trim() {
                 "" => 180.0,
-                d => d.parse::<f64>().ok().filter(|d| d.is_finite() && *d > 0.0).ok_or_else(|| line_err(line_no, format!("duration {d:?} is not a positive number of seconds")))?,
+                d => d
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|d| d.is_finite() && *d > 0.0)
+                    .ok_or_else(|| {
+                        line_err(
+                            line_no,
+                            format!("duration {d:?} is not a positive number of seconds"),
+                        )
+                    })?,
             };
-            let count: u64 = fields[4].trim().parse().map_err(|_| line_err(line_no, format!("count {:?} is not a whole number", fields[4])))?;
+            let count: u64 = fields[4].trim().parse().map_err(|_| {
+                line_err(
+                    line_no,
+                    format!("count {:?} is not a whole number", fields[4]),
+                )
+            })?;
             if count == 0 {
                 continue;
             }
-            songs.push(Song { artist: fields[1].to_owned(), title: fields[2].to_owned(), duration });
+            songs.push(Song {
+                artist: fields[1].to_owned(),
+                title: fields[2].to_owned(),
+                duration,
+            });
             weights.push(count as f64);
         }
-        SongCatalog::new(songs, weights).ok_or_else(|| CatalogError::Empty { path: path.to_owned() })
+        SongCatalog::new(songs, weights).ok_or_else(|| CatalogError::Empty {
+            path: path.to_owned(),
+        })
     }
 
     fn new(songs: Vec<Song>, weights: Vec<f64>) -> Option<SongCatalog> {
@@ -151,12 +216,19 @@ impl SongCatalog {
 fn fake_artist<R: RngExt + ?Sized>(rng: &mut R) -> String {
     match rng.random_range(0..10) {
         0..=3 => Name(EN).fake_with_rng(rng),
-        4 => format!("The {}s", capitalise(&Buzzword(EN).fake_with_rng::<String, _>(rng))),
+        4 => format!(
+            "The {}s",
+            capitalise(&Buzzword(EN).fake_with_rng::<String, _>(rng))
+        ),
         5 => CompanyName(EN).fake_with_rng(rng),
         6 => Name(DE_DE).fake_with_rng(rng),
         7 => Name(FR_FR).fake_with_rng(rng),
         8 => Name(PT_BR).fake_with_rng(rng),
-        _ => format!("{} {}", LastName(JA_JP).fake_with_rng::<String, _>(rng), Name(JA_JP).fake_with_rng::<String, _>(rng)),
+        _ => format!(
+            "{} {}",
+            LastName(JA_JP).fake_with_rng::<String, _>(rng),
+            Name(JA_JP).fake_with_rng::<String, _>(rng)
+        ),
     }
 }
 
@@ -187,8 +259,12 @@ mod tests {
         use std::io::Write;
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("listen_counts.txt.gz");
-        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).expect("create"), flate2::Compression::fast());
-        gz.write_all("T\tMötley Crüe\tKickstart My Heart\t283.2\t3\n".as_bytes()).expect("write");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).expect("create"),
+            flate2::Compression::fast(),
+        );
+        gz.write_all("T\tMötley Crüe\tKickstart My Heart\t283.2\t3\n".as_bytes())
+            .expect("write");
         gz.finish().expect("finish");
         let cat = SongCatalog::from_listen_counts(&path).expect("loads");
         assert_eq!(cat.song(0).artist, "Mötley Crüe");
@@ -197,13 +273,17 @@ mod tests {
     #[test]
     fn latin1_bytes_are_an_error_that_names_the_line() {
         let bytes = b"T1\tA\tB\t100\t1\nT2\tBj\xf6rk\tJ\xf3ga\t100\t1\n";
-        let err = SongCatalog::read_listen_counts(&bytes[..], "songs.txt").expect_err("latin-1 rejected").to_string();
+        let err = SongCatalog::read_listen_counts(&bytes[..], "songs.txt")
+            .expect_err("latin-1 rejected")
+            .to_string();
         assert!(err.contains("line 2") && err.contains("UTF-8"), "{err}");
     }
 
     #[test]
     fn a_bad_count_names_the_line_and_field() {
-        let err = SongCatalog::read_listen_counts(&b"T1\tA\tB\t100\tmany\n"[..], "songs.txt").expect_err("rejected").to_string();
+        let err = SongCatalog::read_listen_counts(&b"T1\tA\tB\t100\tmany\n"[..], "songs.txt")
+            .expect_err("rejected")
+            .to_string();
         assert!(err.contains("line 1") && err.contains("count"), "{err}");
     }
 

@@ -53,7 +53,11 @@ impl SessionClock {
             return 0.0;
         }
         let day = day_of(ts);
-        let (yesterday, today, tomorrow) = (is_weekend_day(day - 1), is_weekend_day(day), is_weekend_day(day + 1));
+        let (yesterday, today, tomorrow) = (
+            is_weekend_day(day - 1),
+            is_weekend_day(day),
+            is_weekend_day(day + 1),
+        );
         let midnight = day * MS_PER_DAY;
         let next_midnight = midnight + MS_PER_DAY;
         let offset = p.weekend_damping_offset_min * MS_PER_MINUTE;
@@ -84,7 +88,9 @@ impl SessionClock {
                 ramp(end - ts)
             }
             // A lone weekend day or a weekday between two weekend days: only with custom calendars.
-            (false, true, false) => ramp((ts - (midnight - offset)).min(next_midnight + offset - ts)),
+            (false, true, false) => {
+                ramp((ts - (midnight - offset)).min(next_midnight + offset - ts))
+            }
             (true, false, true) => {
                 let from_start = midnight + offset - ts;
                 let to_end = ts - (next_midnight - offset);
@@ -125,7 +131,12 @@ impl SessionClock {
 
     /// The first session of an existing user at simulation start `start`: run the gap process from well
     /// before `start` to reach its steady state, as eventsim does.
-    pub fn first_session_start<R: Rng + ?Sized>(&self, start: i64, beta_ms: f64, rng: &mut R) -> i64 {
+    pub fn first_session_start<R: Rng + ?Sized>(
+        &self,
+        start: i64,
+        beta_ms: f64,
+        rng: &mut R,
+    ) -> i64 {
         let beta = beta_ms as i64;
         let mut candidate = self.next_session_start(start - 2 * beta, beta_ms, rng);
         while candidate < start - beta {

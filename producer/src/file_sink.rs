@@ -42,19 +42,39 @@ impl JsonLinesSink {
     pub fn open(target: &OutputTarget) -> Result<JsonLinesSink, SinkError> {
         let create = |path: &Path| -> Result<(String, Box<dyn Write + Send>), SinkError> {
             let name = path.display().to_string();
-            let file = File::create(path).map_err(|source| SinkError::Io { target: name.clone(), source })?;
+            let file = File::create(path).map_err(|source| SinkError::Io {
+                target: name.clone(),
+                source,
+            })?;
             Ok((name, Box::new(BufWriter::with_capacity(1 << 20, file))))
         };
         let (writers, per_stream) = match target {
-            OutputTarget::Stdout => (vec![("standard output".to_owned(), Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout())) as Box<dyn Write + Send>)], false),
+            OutputTarget::Stdout => (
+                vec![(
+                    "standard output".to_owned(),
+                    Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout()))
+                        as Box<dyn Write + Send>,
+                )],
+                false,
+            ),
             OutputTarget::File(path) => (vec![create(path)?], false),
             OutputTarget::Directory(dir) => {
-                std::fs::create_dir_all(dir).map_err(|source| SinkError::Io { target: dir.display().to_string(), source })?;
-                let writers = Stream::ALL.iter().map(|s| create(&dir.join(format!("{}.json", s.topic())))).collect::<Result<_, _>>()?;
+                std::fs::create_dir_all(dir).map_err(|source| SinkError::Io {
+                    target: dir.display().to_string(),
+                    source,
+                })?;
+                let writers = Stream::ALL
+                    .iter()
+                    .map(|s| create(&dir.join(format!("{}.json", s.topic()))))
+                    .collect::<Result<_, _>>()?;
                 (writers, true)
             }
         };
-        Ok(JsonLinesSink { writers, per_stream, buf: Vec::with_capacity(1024) })
+        Ok(JsonLinesSink {
+            writers,
+            per_stream,
+            buf: Vec::with_capacity(1024),
+        })
     }
 }
 
@@ -62,14 +82,24 @@ impl EventSink for JsonLinesSink {
     fn send(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
         self.buf.clear();
         playlog_model::json::encode_line(event, &mut self.buf);
-        let slot = if self.per_stream { event.stream.index() } else { 0 };
+        let slot = if self.per_stream {
+            event.stream.index()
+        } else {
+            0
+        };
         let (name, writer) = &mut self.writers[slot];
-        writer.write_all(&self.buf).map_err(|source| SinkError::Io { target: name.clone(), source })
+        writer.write_all(&self.buf).map_err(|source| SinkError::Io {
+            target: name.clone(),
+            source,
+        })
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
         for (name, writer) in &mut self.writers {
-            writer.flush().map_err(|source| SinkError::Io { target: name.clone(), source })?;
+            writer.flush().map_err(|source| SinkError::Io {
+                target: name.clone(),
+                source,
+            })?;
         }
         Ok(())
     }

@@ -26,9 +26,15 @@ pub struct SessionIds {
 
 impl SessionIds {
     pub fn new(instance_id: u16, shard: u16) -> SessionIds {
-        assert!(instance_id < MAX_INSTANCES && shard < MAX_SHARDS, "validated by the caller");
+        assert!(
+            instance_id < MAX_INSTANCES && shard < MAX_SHARDS,
+            "validated by the caller"
+        );
         let generator = u64::from(instance_id) * u64::from(MAX_SHARDS) + u64::from(shard);
-        SessionIds { prefix: generator << GENERATOR_SHIFT, last: 0 }
+        SessionIds {
+            prefix: generator << GENERATOR_SHIFT,
+            last: 0,
+        }
     }
 
     /// The id of a session whose first emitted event happens at `ts` (epoch milliseconds).

@@ -54,7 +54,9 @@ impl ProducerContext for DeliveryTracker {
             Ok(message) => (message.topic(), None),
             Err((error, message)) => (message.topic(), Some(error)),
         };
-        let Some(stream) = Stream::from_topic(topic) else { return };
+        let Some(stream) = Stream::from_topic(topic) else {
+            return;
+        };
         match failed {
             None => self.counters.delivered[stream.index()].fetch_add(1, Ordering::Relaxed),
             Some(error) => {
@@ -71,13 +73,18 @@ pub type EventProducer = ThreadedProducer<DeliveryTracker>;
 
 fn base_config(brokers: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers).set("client.id", "playlog-producer");
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "playlog-producer");
     config
 }
 
 /// Connects, checks the brokers answer, and creates any missing topic. Fails with an error that says what
 /// to do when the brokers cannot be reached.
-pub fn connect(settings: &KafkaSettings, counters: Arc<StreamCounters>) -> Result<Arc<EventProducer>, SinkError> {
+pub fn connect(
+    settings: &KafkaSettings,
+    counters: Arc<StreamCounters>,
+) -> Result<Arc<EventProducer>, SinkError> {
     let mut config = base_config(&settings.brokers);
     config
         .set("enable.idempotence", "true")
@@ -91,7 +98,10 @@ pub fn connect(settings: &KafkaSettings, counters: Arc<StreamCounters>) -> Resul
     for (key, value) in &settings.properties {
         config.set(key, value);
     }
-    let tracker = DeliveryTracker { counters, first_error: Mutex::new(None) };
+    let tracker = DeliveryTracker {
+        counters,
+        first_error: Mutex::new(None),
+    };
     let producer: EventProducer = config
         .create_with_context(tracker)
         .map_err(|e| SinkError::Kafka(format!("configuring the Kafka producer: {e}")))?;
@@ -111,7 +121,13 @@ fn create_topics(settings: &KafkaSettings) -> Result<(), SinkError> {
         .map_err(|e| SinkError::Kafka(format!("configuring the Kafka admin client: {e}")))?;
     let topics: Vec<NewTopic<'_>> = Stream::ALL
         .iter()
-        .map(|s| NewTopic::new(s.topic(), settings.partitions, TopicReplication::Fixed(settings.replication_factor)))
+        .map(|s| {
+            NewTopic::new(
+                s.topic(),
+                settings.partitions,
+                TopicReplication::Fixed(settings.replication_factor),
+            )
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = futures_executor::block_on(admin.create_topics(&topics, &options))
@@ -120,7 +136,9 @@ fn create_topics(settings: &KafkaSettings) -> Result<(), SinkError> {
         match result {
             Ok(topic) => tracing::info!(topic, partitions = settings.partitions, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(SinkError::Kafka(format!("creating topic {topic}: {code}"))),
+            Err((topic, code)) => {
+                return Err(SinkError::Kafka(format!("creating topic {topic}: {code}")));
+            }
         }
     }
     Ok(())
@@ -135,8 +153,17 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    pub fn new(producer: Arc<EventProducer>, format: Format, counters: Arc<StreamCounters>) -> KafkaSink {
-        KafkaSink { producer, format, counters, value: Vec::with_capacity(1024) }
+    pub fn new(
+        producer: Arc<EventProducer>,
+        format: Format,
+        counters: Arc<StreamCounters>,
+    ) -> KafkaSink {
+        KafkaSink {
+            producer,
+            format,
+            counters,
+            value: Vec::with_capacity(1024),
+        }
     }
 }
 
@@ -152,7 +179,9 @@ impl EventSink for KafkaSink {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
                 // The local queue is full: wait for deliveries to drain it (back-pressure, nothing dropped).
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => std::thread::sleep(Duration::from_millis(2)),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
                 Err((error, _)) => {
                     self.counters.failed[event.stream.index()].fetch_add(1, Ordering::Relaxed);
                     return Err(SinkError::Kafka(format!("producing to {topic}: {error}")));
@@ -162,8 +191,11 @@ impl EventSink for KafkaSink {
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        self.producer
-            .flush(Duration::from_secs(120))
-            .map_err(|e| SinkError::Kafka(format!("waiting for Kafka to confirm deliveries: {e} ({} still in flight)", self.producer.in_flight_count())))
+        self.producer.flush(Duration::from_secs(120)).map_err(|e| {
+            SinkError::Kafka(format!(
+                "waiting for Kafka to confirm deliveries: {e} ({} still in flight)",
+                self.producer.in_flight_count()
+            ))
+        })
     }
 }

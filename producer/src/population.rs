@@ -39,7 +39,9 @@ impl Population {
         let mut locations = Vec::new();
         let mut location_w = Vec::new();
         for fields in rows(LOCATIONS_TSV) {
-            let [zip, city, state, lat, lon, weight] = fields[..] else { panic!("locations.tsv: 6 fields per row") };
+            let [zip, city, state, lat, lon, weight] = fields[..] else {
+                panic!("locations.tsv: 6 fields per row")
+            };
             locations.push(Location {
                 zip: zip.to_owned(),
                 city: city.to_owned(),
@@ -47,7 +49,11 @@ impl Population {
                 lat: lat.parse().expect("locations.tsv: numeric lat"),
                 lon: lon.parse().expect("locations.tsv: numeric lon"),
             });
-            location_w.push(weight.parse::<f64>().expect("locations.tsv: numeric weight"));
+            location_w.push(
+                weight
+                    .parse::<f64>()
+                    .expect("locations.tsv: numeric weight"),
+            );
         }
         let first_names = rows(FIRST_NAMES_TSV)
             .map(|f| (f[0].to_owned(), if f[1] == "F" { "F" } else { "M" }))
@@ -56,14 +62,20 @@ impl Population {
         let mut agent_w = Vec::new();
         for fields in rows(USER_AGENTS_TSV) {
             user_agents.push(fields[0].to_owned());
-            agent_w.push(fields[1].parse::<f64>().expect("user_agents.tsv: numeric weight"));
+            agent_w.push(
+                fields[1]
+                    .parse::<f64>()
+                    .expect("user_agents.tsv: numeric weight"),
+            );
         }
         Population {
             locations,
-            location_weights: WeightedIndex::new(location_w).expect("locations.tsv: positive weights"),
+            location_weights: WeightedIndex::new(location_w)
+                .expect("locations.tsv: positive weights"),
             first_names,
             user_agents,
-            user_agent_weights: WeightedIndex::new(agent_w).expect("user_agents.tsv: positive weights"),
+            user_agent_weights: WeightedIndex::new(agent_w)
+                .expect("user_agents.tsv: positive weights"),
         }
     }
 
@@ -102,7 +114,10 @@ impl Default for Population {
 
 /// Tab-separated rows of an embedded table, skipping `#` comments and blank lines.
 fn rows(table: &'static str) -> impl Iterator<Item = Vec<&'static str>> {
-    table.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).map(|l| l.split('\t').collect())
+    table
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split('\t').collect())
 }
 
 #[cfg(test)]
@@ -113,7 +128,11 @@ mod tests {
     #[test]
     fn tables_load_and_keep_leading_zeros() {
         let p = Population::new();
-        assert!(p.locations.iter().any(|l| l.zip == "02108" && l.city.starts_with("Boston") && l.state == "MA-NH"));
+        assert!(
+            p.locations
+                .iter()
+                .any(|l| l.zip == "02108" && l.city.starts_with("Boston") && l.state == "MA-NH")
+        );
         assert!(p.locations.iter().all(|l| l.zip.len() == 5));
         assert!(p.user_agents.iter().any(|u| u.starts_with('"')));
     }
@@ -123,6 +142,9 @@ mod tests {
         let p = Population::new();
         let a = p.draw(&mut rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5));
         let b = p.draw(&mut rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5));
-        assert_eq!((a.first_name, a.last_name, a.location), (b.first_name, b.last_name, b.location));
+        assert_eq!(
+            (a.first_name, a.last_name, a.location),
+            (b.first_name, b.last_name, b.location)
+        );
     }
 }

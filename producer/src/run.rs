@@ -2,8 +2,8 @@
 //! pacing for continuous mode, and a summary at the end.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use playlog_model::Stream;
@@ -25,9 +25,16 @@ pub enum Destination {
 /// Simulated time: a fixed window as fast as possible, or wall-clock pace.
 #[derive(Debug, Clone, Copy)]
 pub enum Mode {
-    Backfill { from: i64, to: i64 },
+    Backfill {
+        from: i64,
+        to: i64,
+    },
     /// Events at wall-clock pace times `speed`, from `from`, until `to` if given.
-    Continuous { from: i64, to: Option<i64>, speed: f64 },
+    Continuous {
+        from: i64,
+        to: Option<i64>,
+        speed: f64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -79,9 +86,19 @@ impl Summary {
         for s in Stream::ALL {
             let i = s.index();
             if self.confirmed {
-                out.push_str(&format!("  {:<22}{:>12} sent{:>12} delivered{:>8} failed\n", s.topic(), self.sent[i], self.delivered[i], self.failed[i]));
+                out.push_str(&format!(
+                    "  {:<22}{:>12} sent{:>12} delivered{:>8} failed\n",
+                    s.topic(),
+                    self.sent[i],
+                    self.delivered[i],
+                    self.failed[i]
+                ));
             } else {
-                out.push_str(&format!("  {:<22}{:>12} written\n", s.topic(), self.sent[i]));
+                out.push_str(&format!(
+                    "  {:<22}{:>12} written\n",
+                    s.topic(),
+                    self.sent[i]
+                ));
             }
         }
         out.push_str(&format!(
@@ -90,7 +107,11 @@ impl Summary {
             self.elapsed.as_secs_f64(),
             self.events_per_second(),
             self.active_users,
-            if self.stopped_early { " (stopped early)" } else { "" }
+            if self.stopped_early {
+                " (stopped early)"
+            } else {
+                ""
+            }
         ));
         if let Some(e) = &self.first_error {
             out.push_str(&format!("  first delivery error: {e}\n"));
@@ -122,7 +143,11 @@ pub fn run(world: &World, options: &RunOptions, stop: &AtomicBool) -> Result<Sum
         Destination::Kafka(settings) => {
             let producer = crate::kafka::connect(settings, counters.clone())?;
             for _ in 0..shards {
-                sinks.push(Box::new(KafkaSink::new(producer.clone(), settings.format, counters.clone())));
+                sinks.push(Box::new(KafkaSink::new(
+                    producer.clone(),
+                    settings.format,
+                    counters.clone(),
+                )));
             }
             tracker = Some(producer);
         }
@@ -151,10 +176,28 @@ pub fn run(world: &World, options: &RunOptions, stop: &AtomicBool) -> Result<Sum
                     attrition_rate: options.attrition_rate,
                     start: from,
                 };
-                let (counters, emitted, clock, active, finished, budget_exhausted) =
-                    (&counters, &emitted, &clocks[shard], &active[shard], &finished, &budget_exhausted);
+                let (counters, emitted, clock, active, finished, budget_exhausted) = (
+                    &counters,
+                    &emitted,
+                    &clocks[shard],
+                    &active[shard],
+                    &finished,
+                    &budget_exhausted,
+                );
                 scope.spawn(move || {
-                    let result = run_shard(world, plan, options, to, sink.as_mut(), counters, emitted, clock, active, stop, budget_exhausted);
+                    let result = run_shard(
+                        world,
+                        plan,
+                        options,
+                        to,
+                        sink.as_mut(),
+                        counters,
+                        emitted,
+                        clock,
+                        active,
+                        stop,
+                        budget_exhausted,
+                    );
                     let flushed = sink.finish();
                     finished.fetch_add(1, Ordering::Relaxed);
                     result.and(flushed)
@@ -162,7 +205,13 @@ pub fn run(world: &World, options: &RunOptions, stop: &AtomicBool) -> Result<Sum
             })
             .collect();
         report_progress(options, from, to, &counters, &clocks, &finished, started);
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(SinkError::Kafka("a generator thread panicked".into())))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(SinkError::Kafka("a generator thread panicked".into())))
+            })
+            .collect()
     });
     let elapsed = started.elapsed();
     for r in results {
@@ -171,10 +220,17 @@ pub fn run(world: &World, options: &RunOptions, stop: &AtomicBool) -> Result<Sum
     let confirmed = tracker.is_some();
     Ok(Summary {
         sent: StreamCounters::load(&counters.sent),
-        delivered: if confirmed { StreamCounters::load(&counters.delivered) } else { StreamCounters::load(&counters.sent) },
+        delivered: if confirmed {
+            StreamCounters::load(&counters.delivered)
+        } else {
+            StreamCounters::load(&counters.sent)
+        },
         failed: StreamCounters::load(&counters.failed),
         elapsed,
-        active_users: active.iter().map(|a| a.load(Ordering::Relaxed) as usize).sum(),
+        active_users: active
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed) as usize)
+            .sum(),
         confirmed,
         first_error: tracker.as_ref().and_then(|p| p.context().first_error()),
         stopped_early: stop.load(Ordering::Relaxed) || budget_exhausted.load(Ordering::Relaxed),
@@ -184,24 +240,40 @@ pub fn run(world: &World, options: &RunOptions, stop: &AtomicBool) -> Result<Sum
 fn validate(options: &RunOptions) -> Result<(), RunError> {
     let invalid = |m: String| Err(RunError::Invalid(m));
     if options.instance_id >= MAX_INSTANCES {
-        return invalid(format!("--instance-id must be below {MAX_INSTANCES}, got {}", options.instance_id));
+        return invalid(format!(
+            "--instance-id must be below {MAX_INSTANCES}, got {}",
+            options.instance_id
+        ));
     }
     if options.threads == 0 || options.threads > MAX_SHARDS {
-        return invalid(format!("--threads must be between 1 and {MAX_SHARDS}, got {}", options.threads));
+        return invalid(format!(
+            "--threads must be between 1 and {MAX_SHARDS}, got {}",
+            options.threads
+        ));
     }
     if options.threads > 1 && matches!(options.destination, Destination::Output(_)) {
         return invalid("--output writes one time-ordered file, which takes one generator thread: drop --threads, or publish to Kafka".into());
     }
     if !(0.0..1.0).contains(&options.attrition_rate) {
-        return invalid(format!("--attrition-rate is a yearly fraction below 1, got {}", options.attrition_rate));
+        return invalid(format!(
+            "--attrition-rate is a yearly fraction below 1, got {}",
+            options.attrition_rate
+        ));
     }
     if !(options.growth_rate >= 0.0 && options.growth_rate.is_finite()) {
-        return invalid(format!("--growth-rate must be zero or more, got {}", options.growth_rate));
+        return invalid(format!(
+            "--growth-rate must be zero or more, got {}",
+            options.growth_rate
+        ));
     }
     match options.mode {
         Mode::Backfill { from, to } if to <= from => invalid("--to must be after --from".into()),
-        Mode::Continuous { speed, .. } if !(speed > 0.0 && speed.is_finite()) => invalid(format!("--speed must be a positive factor, got {speed}")),
-        Mode::Continuous { from, to: Some(to), .. } if to <= from => invalid("--to must be after --from".into()),
+        Mode::Continuous { speed, .. } if !(speed > 0.0 && speed.is_finite()) => {
+            invalid(format!("--speed must be a positive factor, got {speed}"))
+        }
+        Mode::Continuous {
+            from, to: Some(to), ..
+        } if to <= from => invalid("--to must be after --from".into()),
         _ => Ok(()),
     }
 }
@@ -262,7 +334,11 @@ fn run_shard(
         }
     }
     flush_counts(&mut local, counters);
-    clock.store(to.unwrap_or(i64::MAX).min(sim.next_time().unwrap_or(i64::MAX)), Ordering::Relaxed);
+    clock.store(
+        to.unwrap_or(i64::MAX)
+            .min(sim.next_time().unwrap_or(i64::MAX)),
+        Ordering::Relaxed,
+    );
     active.store(sim.active_users() as u64, Ordering::Relaxed);
     result
 }
@@ -293,7 +369,15 @@ fn wait_until(wall_start: Instant, offset_ms: f64, stop: &AtomicBool) -> bool {
 
 /// Progress until every shard is done: an indicatif bar over simulated time on a terminal, otherwise
 /// a plain line every five seconds.
-fn report_progress(options: &RunOptions, from: i64, to: Option<i64>, counters: &StreamCounters, clocks: &[AtomicI64], finished: &AtomicU64, started: Instant) {
+fn report_progress(
+    options: &RunOptions,
+    from: i64,
+    to: Option<i64>,
+    counters: &StreamCounters,
+    clocks: &[AtomicI64],
+    finished: &AtomicU64,
+    started: Instant,
+) {
     let shards = clocks.len() as u64;
     let interactive = std::io::stderr().is_terminal();
     let bar = (options.progress && interactive).then(|| {
@@ -301,8 +385,10 @@ fn report_progress(options: &RunOptions, from: i64, to: Option<i64>, counters: &
             Some(to) => indicatif::ProgressBar::new(((to - from) / 1000).max(1) as u64),
             None => indicatif::ProgressBar::new_spinner(),
         };
-        let style = indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         bar.set_style(style);
         bar
     });
@@ -311,9 +397,20 @@ fn report_progress(options: &RunOptions, from: i64, to: Option<i64>, counters: &
     let mut last_time = started;
     while finished.load(Ordering::Relaxed) < shards {
         std::thread::sleep(Duration::from_millis(100));
-        let sim_now = clocks.iter().map(|c| c.load(Ordering::Relaxed)).min().unwrap_or(from);
+        let sim_now = clocks
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(from);
         let total: u64 = StreamCounters::load(&counters.sent).iter().sum();
-        let message = |rate: f64| format!("{} events, {:.0} events/s, simulated {}", total, rate, format_ts(sim_now));
+        let message = |rate: f64| {
+            format!(
+                "{} events, {:.0} events/s, simulated {}",
+                total,
+                rate,
+                format_ts(sim_now)
+            )
+        };
         if let Some(bar) = &bar {
             let rate = total as f64 / started.elapsed().as_secs_f64().max(1e-9);
             bar.set_position(((sim_now.max(from) - from) / 1000).max(0) as u64);
@@ -333,5 +430,8 @@ fn report_progress(options: &RunOptions, from: i64, to: Option<i64>, counters: &
 
 /// An epoch-millisecond time as RFC 3339 UTC.
 pub fn format_ts(ts: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ts).map_or_else(|| ts.to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    chrono::DateTime::from_timestamp_millis(ts).map_or_else(
+        || ts.to_string(),
+        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
 }

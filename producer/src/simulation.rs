@@ -32,7 +32,12 @@ pub struct World {
 impl World {
     pub fn new(site: SiteModel, catalog: SongCatalog) -> World {
         let clock = SessionClock::new(site.pacing);
-        World { site, catalog, population: Population::new(), clock }
+        World {
+            site,
+            catalog,
+            population: Population::new(),
+            clock,
+        }
     }
 }
 
@@ -100,7 +105,8 @@ struct Growth {
 impl<'w> Simulation<'w> {
     pub fn new(world: &'w World, plan: ShardPlan) -> Simulation<'w> {
         // Attrition as a hazard, so that after a year exactly `attrition_rate` of the users are gone.
-        let attrition_mean_ms = (plan.attrition_rate > 0.0).then(|| MS_PER_YEAR / -(1.0 - plan.attrition_rate).ln());
+        let attrition_mean_ms =
+            (plan.attrition_rate > 0.0).then(|| MS_PER_YEAR / -(1.0 - plan.attrition_rate).ln());
         let mut sim = Simulation {
             world,
             session_ids: SessionIds::new(plan.instance_id, plan.shard),
@@ -117,9 +123,16 @@ impl<'w> Simulation<'w> {
             index += shards;
         }
         if sim.plan.growth_rate > 0.0 {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix_seed(sim.plan.seed, 0x6120_7774 + u64::from(sim.plan.shard)));
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix_seed(
+                sim.plan.seed,
+                0x6120_7774 + u64::from(sim.plan.shard),
+            ));
             let first = sim.plan.start + sim.arrival_gap(&mut rng);
-            sim.growth = Some(Growth { rng, next_arrival: first, arrivals: 0 });
+            sim.growth = Some(Growth {
+                rng,
+                next_arrival: first,
+                arrivals: 0,
+            });
         }
         sim
     }
@@ -172,14 +185,20 @@ impl<'w> Simulation<'w> {
         let tenure = exponential(MS_PER_YEAR, &mut rng).min(5.0 * MS_PER_YEAR) as i64;
         let registration = self.plan.start - tenure;
         let mut user = self.new_user(index, rng, registration, &auth, &level);
-        user.ts = world.clock.first_session_start(self.plan.start, user.beta_ms, &mut user.rng);
+        user.ts = world
+            .clock
+            .first_session_start(self.plan.start, user.beta_ms, &mut user.rng);
         self.schedule(user);
     }
 
     fn arrive(&mut self) {
-        let Some(mut growth) = self.growth.take() else { return };
+        let Some(mut growth) = self.growth.take() else {
+            return;
+        };
         let at = growth.next_arrival;
-        let index = self.plan.initial_users + u64::from(self.plan.shard) + growth.arrivals * u64::from(self.plan.shards);
+        let index = self.plan.initial_users
+            + u64::from(self.plan.shard)
+            + growth.arrivals * u64::from(self.plan.shards);
         growth.arrivals += 1;
         let rng = Xoshiro256PlusPlus::seed_from_u64(mix_seed(self.plan.seed, index));
         let site = &self.world.site;
@@ -198,20 +217,28 @@ impl<'w> Simulation<'w> {
         (exponential(MS_PER_YEAR / (population * self.plan.growth_rate), rng) as i64).max(1)
     }
 
-    fn new_user(&self, index: u64, mut rng: Xoshiro256PlusPlus, registration: i64, auth: &str, level: &str) -> User {
+    fn new_user(
+        &self,
+        index: u64,
+        mut rng: Xoshiro256PlusPlus,
+        registration: i64,
+        auth: &str,
+        level: &str,
+    ) -> User {
         let world = self.world;
         let pacing = world.site.pacing;
         let profile = world.population.draw(&mut rng);
         let alpha_ms = pacing.alpha_ms * log_normal_mean_one(&mut rng);
         let beta_ms = pacing.beta_ms * log_normal_mean_one(&mut rng);
         let leaves_at = match self.attrition_mean_ms {
-            Some(mean) => registration.max(self.plan.start).saturating_add(exponential(mean, &mut rng) as i64),
+            Some(mean) => registration
+                .max(self.plan.start)
+                .saturating_add(exponential(mean, &mut rng) as i64),
             None => i64::MAX,
         };
-        let state = world
-            .site
-            .session_start(auth, level, &mut rng)
-            .expect("the site model was checked to start sessions for every creatable auth and level");
+        let state = world.site.session_start(auth, level, &mut rng).expect(
+            "the site model was checked to start sessions for every creatable auth and level",
+        );
         User {
             user_id: i64::from(self.plan.instance_id) * USER_IDS_PER_INSTANCE + index as i64 + 1,
             profile,
@@ -281,13 +308,23 @@ fn emit_request<F: FnMut(&Event<'_>)>(world: &World, user: &User, emit: &mut F) 
         success: false,
     };
     if song.is_some() {
-        emit(&Event { stream: Stream::Listen, ..page_view });
+        emit(&Event {
+            stream: Stream::Listen,
+            ..page_view
+        });
     }
     if state.is_status_change {
-        emit(&Event { stream: Stream::StatusChange, ..page_view });
+        emit(&Event {
+            stream: Stream::StatusChange,
+            ..page_view
+        });
     }
     if user.after_login {
-        emit(&Event { stream: Stream::Auth, success: state.is_logged_in, ..page_view });
+        emit(&Event {
+            stream: Stream::Auth,
+            success: state.is_logged_in,
+            ..page_view
+        });
     }
     emit(&page_view);
 }
@@ -320,7 +357,9 @@ fn advance(world: &World, user: &mut User, attrition: bool) -> Option<i64> {
             if current.is_churned {
                 return None;
             }
-            let start = world.clock.next_session_start(user.ts, user.beta_ms, &mut user.rng);
+            let start = world
+                .clock
+                .next_session_start(user.ts, user.beta_ms, &mut user.rng);
             if attrition && start >= user.leaves_at {
                 return None;
             }

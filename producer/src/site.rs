@@ -28,7 +28,11 @@ pub enum SiteConfigError {
         source: std::io::Error,
     },
     #[error("site config {origin}: field `{field}`: {message}")]
-    Field { origin: String, field: String, message: String },
+    Field {
+        origin: String,
+        field: String,
+        message: String,
+    },
     #[error("site config {origin}: {message}")]
     Model { origin: String, message: String },
 }
@@ -212,8 +216,10 @@ impl SiteModel {
     }
 
     pub fn from_file(path: &Path) -> Result<SiteModel, SiteConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| SiteConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SiteConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         SiteModel::from_json(&text, &path.display().to_string())
     }
 
@@ -222,7 +228,11 @@ impl SiteModel {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let raw: RawConfig = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
             let field = e.path().to_string();
-            SiteConfigError::Field { origin: origin.to_owned(), field, message: e.into_inner().to_string() }
+            SiteConfigError::Field {
+                origin: origin.to_owned(),
+                field,
+                message: e.into_inner().to_string(),
+            }
         })?;
         compile(raw, origin)
     }
@@ -230,16 +240,28 @@ impl SiteModel {
     /// The next state after `state`, or `None` when the session ends.
     pub fn next_state<R: Rng + ?Sized>(&self, state: StateId, rng: &mut R) -> Option<StateId> {
         let x: f64 = rng.random();
-        self.transitions[state as usize].iter().find(|(bound, _)| x < *bound).map(|(_, dest)| *dest)
+        self.transitions[state as usize]
+            .iter()
+            .find(|(bound, _)| x < *bound)
+            .map(|(_, dest)| *dest)
     }
 
     /// The first state of a session for a user whose previous session ended in `last`.
-    pub fn next_session_start<R: Rng + ?Sized>(&self, last: StateId, rng: &mut R) -> Option<StateId> {
+    pub fn next_session_start<R: Rng + ?Sized>(
+        &self,
+        last: StateId,
+        rng: &mut R,
+    ) -> Option<StateId> {
         self.next_session_sampler[last as usize].map(|s| self.sample_start(s, rng))
     }
 
     /// The first state of a session for a user with this auth and level.
-    pub fn session_start<R: Rng + ?Sized>(&self, auth: &str, level: &str, rng: &mut R) -> Option<StateId> {
+    pub fn session_start<R: Rng + ?Sized>(
+        &self,
+        auth: &str,
+        level: &str,
+        rng: &mut R,
+    ) -> Option<StateId> {
         self.sampler_by_auth_level
             .get(&(auth.to_owned(), level.to_owned()))
             .map(|s| self.sample_start(*s, rng))
@@ -270,7 +292,10 @@ impl SiteModel {
 }
 
 fn compile(raw: RawConfig, origin: &str) -> Result<SiteModel, SiteConfigError> {
-    let model_err = |message: String| SiteConfigError::Model { origin: origin.to_owned(), message };
+    let model_err = |message: String| SiteConfigError::Model {
+        origin: origin.to_owned(),
+        message,
+    };
     let field_err = |field: &str, message: String| SiteConfigError::Field {
         origin: origin.to_owned(),
         field: field.to_owned(),
@@ -279,12 +304,24 @@ fn compile(raw: RawConfig, origin: &str) -> Result<SiteModel, SiteConfigError> {
 
     let positive = |field: &str, v: Option<f64>, default: f64| -> Result<f64, SiteConfigError> {
         let v = v.unwrap_or(default);
-        if v.is_finite() && v > 0.0 { Ok(v) } else { Err(field_err(field, format!("must be a positive number, got {v}"))) }
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(field_err(
+                field,
+                format!("must be a positive number, got {v}"),
+            ))
+        }
     };
-    let non_negative = |field: &str, v: Option<f64>, default: f64| -> Result<f64, SiteConfigError> {
-        let v = v.unwrap_or(default);
-        if v.is_finite() && v >= 0.0 { Ok(v) } else { Err(field_err(field, format!("must be zero or more, got {v}"))) }
-    };
+    let non_negative =
+        |field: &str, v: Option<f64>, default: f64| -> Result<f64, SiteConfigError> {
+            let v = v.unwrap_or(default);
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                Err(field_err(field, format!("must be zero or more, got {v}")))
+            }
+        };
     // eventsim's defaults where a key is missing.
     let pacing = Pacing {
         alpha_ms: positive("alpha", raw.alpha, 60.0)? * 1000.0,
@@ -292,18 +329,39 @@ fn compile(raw: RawConfig, origin: &str) -> Result<SiteModel, SiteConfigError> {
         session_gap_ms: (non_negative("session-gap", raw.session_gap, 1800.0)? * 1000.0) as i64,
         damping: non_negative("damping", raw.damping, 0.0625)?,
         weekend_damping: non_negative("weekend-damping", raw.weekend_damping, 0.5)?,
-        weekend_damping_offset_min: non_negative("weekend-damping-offset", raw.weekend_damping_offset, 6.0)? as i64,
-        weekend_damping_scale_min: positive("weekend-damping-scale", raw.weekend_damping_scale, 6.0)? as i64,
+        weekend_damping_offset_min: non_negative(
+            "weekend-damping-offset",
+            raw.weekend_damping_offset,
+            6.0,
+        )? as i64,
+        weekend_damping_scale_min: positive(
+            "weekend-damping-scale",
+            raw.weekend_damping_scale,
+            6.0,
+        )? as i64,
     };
     if pacing.damping >= 0.5 / std::f64::consts::PI {
         // Beyond this the warp is no longer monotonic within a day and time would run backwards.
-        return Err(field_err("damping", format!("must be below 1/(2π) ≈ 0.159, got {}", pacing.damping)));
+        return Err(field_err(
+            "damping",
+            format!("must be below 1/(2π) ≈ 0.159, got {}", pacing.damping),
+        ));
     }
     if pacing.weekend_damping > 1.0 {
-        return Err(field_err("weekend-damping", format!("is a fraction of traffic removed; must be at most 1, got {}", pacing.weekend_damping)));
+        return Err(field_err(
+            "weekend-damping",
+            format!(
+                "is a fraction of traffic removed; must be at most 1, got {}",
+                pacing.weekend_damping
+            ),
+        ));
     }
 
-    let shows: HashMap<&str, bool> = raw.show_user_details.iter().map(|s| (s.auth.as_str(), s.show)).collect();
+    let shows: HashMap<&str, bool> = raw
+        .show_user_details
+        .iter()
+        .map(|s| (s.auth.as_str(), s.show))
+        .collect();
     let churned = raw.churned_state.clone();
 
     let mut ids: BTreeMap<RawState, StateId> = BTreeMap::new();
@@ -334,7 +392,10 @@ fn compile(raw: RawConfig, origin: &str) -> Result<SiteModel, SiteConfigError> {
     let mut edges: Vec<(StateId, StateId, f64)> = Vec::with_capacity(raw.transitions.len());
     for (i, t) in raw.transitions.iter().enumerate() {
         if !(t.p.is_finite() && (0.0..=1.0).contains(&t.p)) {
-            return Err(field_err(&format!("transitions[{i}].p"), format!("must be a probability between 0 and 1, got {}", t.p)));
+            return Err(field_err(
+                &format!("transitions[{i}].p"),
+                format!("must be a probability between 0 and 1, got {}", t.p),
+            ));
         }
         let from = intern(&t.source);
         let to = intern(&t.dest);
@@ -343,10 +404,19 @@ fn compile(raw: RawConfig, origin: &str) -> Result<SiteModel, SiteConfigError> {
     let mut starts: Vec<(StateId, f64, usize)> = Vec::new();
     for (i, w) in raw.new_session.iter().enumerate() {
         if !(w.weight.is_finite() && w.weight >= 0.0) {
-            return Err(field_err(&format!("new-session[{i}].weight"), format!("must be zero or more, got {}", w.weight)));
+            return Err(field_err(
+                &format!("new-session[{i}].weight"),
+                format!("must be zero or more, got {}", w.weight),
+            ));
         }
         let f = &w.state;
-        let s = RawState { page: f.page.clone(), method: f.method.clone(), status: f.status, auth: f.auth.clone(), level: f.level.clone() };
+        let s = RawState {
+            page: f.page.clone(),
+            method: f.method.clone(),
+            status: f.status,
+            auth: f.auth.clone(),
+            level: f.level.clone(),
+        };
         starts.push((intern(&s), w.weight, i));
     }
 
@@ -373,21 +443,37 @@ fn compile(raw: RawConfig, origin: &str) -> Result<SiteModel, SiteConfigError> {
     let mut grouped: BTreeMap<(String, String), Vec<(StateId, f64, usize)>> = BTreeMap::new();
     for (state, weight, i) in starts {
         let s = &states[state as usize];
-        grouped.entry((s.auth.clone(), s.level.clone())).or_default().push((state, weight, i));
+        grouped
+            .entry((s.auth.clone(), s.level.clone()))
+            .or_default()
+            .push((state, weight, i));
     }
     for (key, entries) in grouped {
         let weights = WeightedIndex::new(entries.iter().map(|e| e.1)).map_err(|e| {
-            field_err(&format!("new-session[{}].weight", entries[0].2), format!("the weights for auth {:?}, level {:?} are unusable: {e}", key.0, key.1))
+            field_err(
+                &format!("new-session[{}].weight", entries[0].2),
+                format!(
+                    "the weights for auth {:?}, level {:?} are unusable: {e}",
+                    key.0, key.1
+                ),
+            )
         })?;
         sampler_by_auth_level.insert(key, start_samplers.len() as u32);
-        start_samplers.push(StartSampler { states: entries.iter().map(|e| e.0).collect(), weights });
+        start_samplers.push(StartSampler {
+            states: entries.iter().map(|e| e.0).collect(),
+            weights,
+        });
     }
 
     // Every state that can end a session must lead somewhere: to churn, or to a next session.
     let mut next_session_sampler = Vec::with_capacity(states.len());
     for (id, s) in states.iter().enumerate() {
-        let sampler = sampler_by_auth_level.get(&(s.auth.clone(), s.level.clone())).copied();
-        let can_end = transitions[id].last().is_none_or(|(total, _)| *total < 1.0 - 1e-12);
+        let sampler = sampler_by_auth_level
+            .get(&(s.auth.clone(), s.level.clone()))
+            .copied();
+        let can_end = transitions[id]
+            .last()
+            .is_none_or(|(total, _)| *total < 1.0 - 1e-12);
         if can_end && !s.is_churned && sampler.is_none() {
             return Err(model_err(format!(
                 "a session can end in ({}, {}, {}, {}, {}), but `new-session` has no state with auth {:?} and level {:?} to start the next one",
@@ -397,20 +483,45 @@ fn compile(raw: RawConfig, origin: &str) -> Result<SiteModel, SiteConfigError> {
         next_session_sampler.push(sampler);
     }
 
-    let weighted = |field: &str, items: Vec<(String, f64)>| -> Result<Option<(Vec<String>, WeightedIndex<f64>)>, SiteConfigError> {
+    let weighted = |field: &str,
+                    items: Vec<(String, f64)>|
+     -> Result<Option<(Vec<String>, WeightedIndex<f64>)>, SiteConfigError> {
         if items.is_empty() {
             return Ok(None);
         }
-        let w = WeightedIndex::new(items.iter().map(|i| i.1)).map_err(|e| field_err(field, format!("unusable weights: {e}")))?;
+        let w = WeightedIndex::new(items.iter().map(|i| i.1))
+            .map_err(|e| field_err(field, format!("unusable weights: {e}")))?;
         Ok(Some((items.into_iter().map(|i| i.0).collect(), w)))
     };
-    let levels = weighted("levels", raw.levels.iter().map(|l| (l.level.clone(), l.weight)).collect())?;
-    let auths = weighted("auths", raw.auths.iter().map(|a| (a.auth.clone(), a.weight)).collect())?;
-    let new_user_auth = raw.new_user_auth.clone().unwrap_or_else(|| "Guest".to_owned());
-    let new_user_level = raw.new_user_level.clone().unwrap_or_else(|| "free".to_owned());
+    let levels = weighted(
+        "levels",
+        raw.levels
+            .iter()
+            .map(|l| (l.level.clone(), l.weight))
+            .collect(),
+    )?;
+    let auths = weighted(
+        "auths",
+        raw.auths
+            .iter()
+            .map(|a| (a.auth.clone(), a.weight))
+            .collect(),
+    )?;
+    let new_user_auth = raw
+        .new_user_auth
+        .clone()
+        .unwrap_or_else(|| "Guest".to_owned());
+    let new_user_level = raw
+        .new_user_level
+        .clone()
+        .unwrap_or_else(|| "free".to_owned());
 
     // Every (auth, level) a user can be created with needs a way to start a session.
-    let mut combos: Vec<(String, String, &str)> = vec![(new_user_auth.clone(), new_user_level.clone(), "new-user-auth/new-user-level")];
+    let mut combos: Vec<(String, String, &str)> = vec![(
+        new_user_auth.clone(),
+        new_user_level.clone(),
+        "new-user-auth/new-user-level",
+    )];
     for a in raw.auths.iter().filter(|a| a.weight > 0.0) {
         for l in raw.levels.iter().filter(|l| l.weight > 0.0) {
             combos.push((a.auth.clone(), l.level.clone(), "auths/levels"));
@@ -457,8 +568,23 @@ mod tests {
     #[test]
     fn the_default_site_compiles_and_has_the_pages_we_promise() {
         let site = SiteModel::default_site().expect("default site");
-        for page in ["NextSong", "Add to Playlist", "Thumbs Up", "Thumbs Down", "Roll Advert", "Add Friend", "Submit Upgrade", "Submit Downgrade", "Cancellation Confirmation", "Login", "Logout"] {
-            assert!(site.states.iter().any(|s| s.page == page), "default site lacks {page}");
+        for page in [
+            "NextSong",
+            "Add to Playlist",
+            "Thumbs Up",
+            "Thumbs Down",
+            "Roll Advert",
+            "Add Friend",
+            "Submit Upgrade",
+            "Submit Downgrade",
+            "Cancellation Confirmation",
+            "Login",
+            "Logout",
+        ] {
+            assert!(
+                site.states.iter().any(|s| s.page == page),
+                "default site lacks {page}"
+            );
         }
         assert!(site.transition_count() > 100);
     }

@@ -1,0 +1,39 @@
+//! `playlog`: the one user-facing binary. Parses arguments and hands each subcommand to its module.
+
+mod logging;
+mod produce;
+mod time_arg;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "playlog",
+    version,
+    about = "A real-time event pipeline for music-streaming analytics.",
+    after_help = "Examples:\n  playlog produce --brokers 127.0.0.1:9092 --users 1000 --from 2026-01-01T00:00:00Z --to 2026-01-02T00:00:00Z --seed 7\n  playlog produce --continuous --speed 60 --users 5000\n  playlog produce --output - --max-events 10 --format json\n\nEvery flag can also be set by the PLAYLOG_* environment variable that its help names."
+)]
+struct Cli {
+    #[command(flatten)]
+    logging: logging::LogArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulate a music service's users and publish their events to Kafka (or write JSON lines).
+    Produce(Box<produce::ProduceArgs>),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    logging::init(&cli.logging);
+    let result = match cli.command {
+        Command::Produce(args) => produce::run(*args),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
