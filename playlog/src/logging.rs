@@ -1,5 +1,7 @@
 //! Structured logs through `tracing`, as text for people or JSON for machines, on standard error.
 
+use std::io::IsTerminal;
+
 use clap::{Args, ValueEnum};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -20,7 +22,13 @@ pub struct LogArgs {
     )]
     log_format: LogFormat,
     /// Log filter, in `tracing` env-filter syntax (for example `info` or `playlog_producer=debug`).
-    #[arg(long, global = true, default_value = "warn", env = "PLAYLOG_LOG")]
+    /// librdkafka's own connection chatter is off by default: failures surface as errors and counts.
+    #[arg(
+        long,
+        global = true,
+        default_value = "warn,librdkafka=off",
+        env = "PLAYLOG_LOG"
+    )]
     log: String,
 }
 
@@ -29,7 +37,8 @@ pub fn init(args: &LogArgs) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match args.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

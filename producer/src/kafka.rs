@@ -42,7 +42,8 @@ impl DeliveryTracker {
 
 impl ClientContext for DeliveryTracker {
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(%error, reason, "kafka client error");
+        // Connection trouble is retried by librdkafka and surfaces as delivery failures if it lasts.
+        tracing::debug!(%error, reason, "kafka client error");
     }
 }
 
