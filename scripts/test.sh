@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (Debian packages, the tansu broker), then runs every test,
+# unit and end-to-end, in the release profile (the same build the quickstart runs, so it is compiled once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cargo test --workspace --release "$@"
