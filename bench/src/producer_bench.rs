@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use playlog_model::Stream;
 use playlog_producer::kafka::KafkaSettings;
-use playlog_producer::{Destination, Format, Mode, RunOptions, ShardPlan, SiteModel, Simulation, SongCatalog, World};
+use playlog_producer::{
+    Destination, Format, Mode, RunOptions, ShardPlan, Simulation, SiteModel, SongCatalog, World,
+};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -20,11 +22,25 @@ const JAN_1_2026: i64 = 1_767_225_600_000;
 const USERS: u64 = 20_000;
 
 fn plan(shard: u16, shards: u16) -> ShardPlan {
-    ShardPlan { seed: 7, instance_id: 0, shard, shards, initial_users: USERS, growth_rate: 0.0, attrition_rate: 0.0, start: JAN_1_2026 }
+    ShardPlan {
+        seed: 7,
+        instance_id: 0,
+        shard,
+        shards,
+        initial_users: USERS,
+        growth_rate: 0.0,
+        attrition_rate: 0.0,
+        start: JAN_1_2026,
+    }
 }
 
 /// Runs one shard until `events` events; returns (events, seconds).
-fn generate(world: &World, plan: ShardPlan, events: u64, mut work: impl FnMut(&playlog_model::Event<'_>)) -> (u64, f64) {
+fn generate(
+    world: &World,
+    plan: ShardPlan,
+    events: u64,
+    mut work: impl FnMut(&playlog_model::Event<'_>),
+) -> (u64, f64) {
     let mut sim = Simulation::new(world, plan);
     // Warm up past the first simulated hours, where users' first sessions are still being placed.
     let mut n = 0u64;
@@ -43,25 +59,54 @@ fn generate(world: &World, plan: ShardPlan, events: u64, mut work: impl FnMut(&p
 }
 
 fn row(name: &str, events: u64, seconds: f64, note: &str) {
-    println!("| {name:<46} | {:>12.0} | {:>10} | {:>7.2} | {note}", events as f64 / seconds, events, seconds);
+    println!(
+        "| {name:<46} | {:>12.0} | {:>10} | {:>7.2} | {note}",
+        events as f64 / seconds,
+        events,
+        seconds
+    );
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let brokers = flag("--brokers");
-    let events: u64 = flag("--events").and_then(|v| v.parse().ok()).unwrap_or(5_000_000);
+    let events: u64 = flag("--events")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000_000);
 
     let site = SiteModel::default_site().expect("default site");
     let world = World::new(site, SongCatalog::synthetic(20_000, 7));
-    println!("producer benchmark: {USERS} users, default site, synthetic catalog; {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
-    println!("| {:<46} | {:>12} | {:>10} | {:>7} | note", "what", "events/s", "events", "seconds");
-    println!("|{}|{}|{}|{}|------", "-".repeat(48), "-".repeat(14), "-".repeat(12), "-".repeat(9));
+    println!(
+        "producer benchmark: {USERS} users, default site, synthetic catalog; {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "| {:<46} | {:>12} | {:>10} | {:>7} | note",
+        "what", "events/s", "events", "seconds"
+    );
+    println!(
+        "|{}|{}|{}|{}|------",
+        "-".repeat(48),
+        "-".repeat(14),
+        "-".repeat(12),
+        "-".repeat(9)
+    );
 
     let (n, s) = generate(&world, plan(0, 1), events, |e| {
         std::hint::black_box(e);
     });
-    row("generation only, 1 thread", n, s, "target >= 1,000,000; eventsim: 115-147k/s to files");
+    row(
+        "generation only, 1 thread",
+        n,
+        s,
+        "target >= 1,000,000; eventsim: 115-147k/s to files",
+    );
 
     let mut buf = Vec::with_capacity(1024);
     let mut bytes = 0u64;
@@ -70,7 +115,12 @@ fn main() {
         playlog_model::avro::encode(e, &mut buf);
         bytes += buf.len() as u64;
     });
-    row("generation + Avro single-object, 1 thread", n, s, &format!("{:.0} bytes/event", bytes as f64 / n as f64));
+    row(
+        "generation + Avro single-object, 1 thread",
+        n,
+        s,
+        &format!("{:.0} bytes/event", bytes as f64 / n as f64),
+    );
 
     let mut bytes = 0u64;
     let (n, s) = generate(&world, plan(0, 1), events, |e| {
@@ -78,9 +128,16 @@ fn main() {
         playlog_model::json::encode_line(e, &mut buf);
         bytes += buf.len() as u64;
     });
-    row("generation + eventsim JSON, 1 thread", n, s, &format!("{:.0} bytes/event", bytes as f64 / n as f64));
+    row(
+        "generation + eventsim JSON, 1 thread",
+        n,
+        s,
+        &format!("{:.0} bytes/event", bytes as f64 / n as f64),
+    );
 
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) as u16;
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2) as u16;
     for shards in [1u16, threads] {
         let started = Instant::now();
         let total: u64 = std::thread::scope(|scope| {
@@ -89,17 +146,30 @@ fn main() {
                     let world = &world;
                     scope.spawn(move || {
                         let mut out = Vec::with_capacity(1024);
-                        generate(world, plan(shard, shards), events / u64::from(shards), |e| {
-                            out.clear();
-                            playlog_model::avro::encode(e, &mut out);
-                        })
+                        generate(
+                            world,
+                            plan(shard, shards),
+                            events / u64::from(shards),
+                            |e| {
+                                out.clear();
+                                playlog_model::avro::encode(e, &mut out);
+                            },
+                        )
                         .0
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("bench thread")).sum()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("bench thread"))
+                .sum()
         });
-        row(&format!("generation + Avro, {shards} sharded thread(s), wall"), total, started.elapsed().as_secs_f64(), "includes each shard's warm-up");
+        row(
+            &format!("generation + Avro, {shards} sharded thread(s), wall"),
+            total,
+            started.elapsed().as_secs_f64(),
+            "includes each shard's warm-up",
+        );
     }
 
     let Some(brokers) = brokers else {
@@ -109,7 +179,10 @@ fn main() {
     let kafka_events = (events / 2).max(100_000);
     // Ours: the real `playlog produce` path, from simulation to acknowledged delivery.
     let options = RunOptions {
-        mode: Mode::Backfill { from: JAN_1_2026, to: JAN_1_2026 + 365 * 86_400_000 },
+        mode: Mode::Backfill {
+            from: JAN_1_2026,
+            to: JAN_1_2026 + 365 * 86_400_000,
+        },
         users: USERS,
         growth_rate: 0.0,
         attrition_rate: 0.0,
@@ -127,14 +200,26 @@ fn main() {
         }),
         progress: false,
     };
-    let summary = playlog_producer::run(&world, &options, &AtomicBool::new(false)).expect("publishing run");
-    let delivered: u64 = Stream::ALL.iter().map(|s| summary.delivered[s.index()]).sum();
-    row("playlog produce -> broker (Avro, lz4, acks=all)", delivered, summary.elapsed.as_secs_f64(), &format!("{} failed", summary.total_failed()));
+    let summary =
+        playlog_producer::run(&world, &options, &AtomicBool::new(false)).expect("publishing run");
+    let delivered: u64 = Stream::ALL
+        .iter()
+        .map(|s| summary.delivered[s.index()])
+        .sum();
+    row(
+        "playlog produce -> broker (Avro, lz4, acks=all)",
+        delivered,
+        summary.elapsed.as_secs_f64(),
+        &format!("{} failed", summary.total_failed()),
+    );
 
     // The broker's ceiling: the same producer settings and real pre-encoded events cycled, into a topic
     // with the same partition count, with no simulation or encoding in the loop.
     let ceiling_topic = "bench_ceiling";
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("admin");
     let topic = NewTopic::new(ceiling_topic, 6, TopicReplication::Fixed(1));
     let _ = futures_executor::block_on(admin.create_topics(&[topic], &AdminOptions::new()));
     let mut samples: Vec<(String, Vec<u8>)> = Vec::with_capacity(10_000);
@@ -166,5 +251,10 @@ fn main() {
         }
     }
     producer.flush(Duration::from_secs(300)).expect("flush");
-    row("bare librdkafka -> broker (same settings)", kafka_events, started.elapsed().as_secs_f64(), "the broker's ceiling for one client");
+    row(
+        "bare librdkafka -> broker (same settings)",
+        kafka_events,
+        started.elapsed().as_secs_f64(),
+        "the broker's ceiling for one client",
+    );
 }

@@ -307,10 +307,10 @@ fn run_shard(
         if to.is_some_and(|to| next >= to) || stop.load(Ordering::Relaxed) {
             break;
         }
-        if let Some((wall_start, speed)) = pace {
-            if !wait_until(wall_start, (next - from) as f64 / speed, stop) {
-                break;
-            }
+        if let Some((wall_start, speed)) = pace
+            && !wait_until(wall_start, (next - from) as f64 / speed, stop)
+        {
+            break;
         }
         sim.step(|event| {
             if result.is_err() {
@@ -328,7 +328,7 @@ fn run_shard(
             break;
         }
         steps += 1;
-        if steps % 4096 == 0 || pace.is_some() {
+        if steps.is_multiple_of(4096) || pace.is_some() {
             flush_counts(&mut local, counters);
             clock.store(next, Ordering::Relaxed);
         }

@@ -156,10 +156,10 @@ impl<'w> Simulation<'w> {
     /// advances that user. Returns the request's time, or `None` when no user is left.
     pub fn step<F: FnMut(&Event<'_>)>(&mut self, mut emit: F) -> Option<i64> {
         let next_user = self.queue.peek().map(|Reverse((ts, _))| *ts);
-        if let Some(g) = &self.growth {
-            if next_user.is_none_or(|ts| g.next_arrival <= ts) {
-                self.arrive();
-            }
+        if let Some(g) = &self.growth
+            && next_user.is_none_or(|ts| g.next_arrival <= ts)
+        {
+            self.arrive();
         }
         let Reverse((ts, index)) = self.queue.pop()?;
         let world = self.world;
@@ -283,7 +283,7 @@ fn start_song(world: &World, user: &mut User) {
 fn emit_request<F: FnMut(&Event<'_>)>(world: &World, user: &User, emit: &mut F) {
     let state = &world.site.states[user.state as usize];
     let profile = &user.profile;
-    let details = state.shows_user.then(|| UserDetails {
+    let details = state.shows_user.then_some(UserDetails {
         user_id: user.user_id,
         first_name: &profile.first_name,
         last_name: &profile.last_name,

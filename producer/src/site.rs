@@ -136,6 +136,11 @@ struct RawTransition {
 
 /// Index of a state in [`SiteModel::states`].
 pub type StateId = u32;
+type AuthLevel = (String, String);
+/// A `new-session` entry: state, weight, and its index in the file (for errors).
+type WeightedStart = (StateId, f64, usize);
+/// Names with weights, for `levels` and `auths`.
+type WeightedNames = (Vec<String>, WeightedIndex<f64>);
 
 /// One state of the site, with the facts the simulation asks of it precomputed.
 #[derive(Debug, Clone)]
@@ -201,8 +206,8 @@ pub struct SiteModel {
     /// Per state: the sampler for the next session of a user whose session ended in it, if any.
     next_session_sampler: Vec<Option<u32>>,
     sampler_by_auth_level: HashMap<(String, String), u32>,
-    levels: Option<(Vec<String>, WeightedIndex<f64>)>,
-    auths: Option<(Vec<String>, WeightedIndex<f64>)>,
+    levels: Option<WeightedNames>,
+    auths: Option<WeightedNames>,
     pub new_user_auth: String,
     pub new_user_level: String,
     pub pacing: Pacing,
@@ -427,20 +432,20 @@ fn compile(raw: RawConfig, origin: &str) -> Result<SiteModel, SiteConfigError> {
         row.push((bound, to));
     }
     for (id, row) in transitions.iter().enumerate() {
-        if let Some((total, _)) = row.last() {
-            if *total > 1.0 + 1e-9 {
-                let s = &states[id];
-                return Err(model_err(format!(
-                    "the transitions out of ({}, {}, {}, {}, {}) add up to {total:.6}, more than 1",
-                    s.page, s.method, s.status, s.auth, s.level
-                )));
-            }
+        if let Some((total, _)) = row.last()
+            && *total > 1.0 + 1e-9
+        {
+            let s = &states[id];
+            return Err(model_err(format!(
+                "the transitions out of ({}, {}, {}, {}, {}) add up to {total:.6}, more than 1",
+                s.page, s.method, s.status, s.auth, s.level
+            )));
         }
     }
 
     let mut start_samplers = Vec::new();
     let mut sampler_by_auth_level: HashMap<(String, String), u32> = HashMap::new();
-    let mut grouped: BTreeMap<(String, String), Vec<(StateId, f64, usize)>> = BTreeMap::new();
+    let mut grouped: BTreeMap<AuthLevel, Vec<WeightedStart>> = BTreeMap::new();
     for (state, weight, i) in starts {
         let s = &states[state as usize];
         grouped
@@ -485,7 +490,7 @@ fn compile(raw: RawConfig, origin: &str) -> Result<SiteModel, SiteConfigError> {
 
     let weighted = |field: &str,
                     items: Vec<(String, f64)>|
-     -> Result<Option<(Vec<String>, WeightedIndex<f64>)>, SiteConfigError> {
+     -> Result<Option<WeightedNames>, SiteConfigError> {
         if items.is_empty() {
             return Ok(None);
         }

@@ -87,14 +87,14 @@ fn nothing_follows_a_cancellation_confirmation() {
         cancelled_at.len()
     );
     for e in events {
-        if let Some(user) = e.record.user_id {
-            if let Some(at) = cancelled_at.get(&user) {
-                assert!(
-                    e.record.ts <= *at,
-                    "user {user} emitted {:?} after cancelling",
-                    e.record.page
-                );
-            }
+        if let Some(user) = e.record.user_id
+            && let Some(at) = cancelled_at.get(&user)
+        {
+            assert!(
+                e.record.ts <= *at,
+                "user {user} emitted {:?} after cancelling",
+                e.record.page
+            );
         }
     }
 }

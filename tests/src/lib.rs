@@ -77,13 +77,13 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Some(dir) = self.dir.take() {
-                eprintln!(
-                    "test failed: logs and data kept in {}",
-                    dir.keep().display()
-                );
-            }
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            eprintln!(
+                "test failed: logs and data kept in {}",
+                dir.keep().display()
+            );
         }
     }
 }
