@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# The end-to-end tests run the `playlog` binary as a process; `cargo test` alone does not (re)build it.
+cargo build --workspace --release --bins
 cargo test --workspace --release "$@"

@@ -32,7 +32,7 @@ pub fn playlog_bin() -> PathBuf {
     let bin = exe.parent().unwrap().parent().unwrap().join("playlog");
     assert!(
         bin.exists(),
-        "{} not built: run the tests through `cargo test --workspace`",
+        "{} not built: run scripts/test.sh, or `cargo build --release --bins` before `cargo test --release`",
         bin.display()
     );
     bin
