@@ -214,3 +214,33 @@ fn guests_have_no_user_keys_at_all() {
         );
     }
 }
+
+#[test]
+fn the_fast_decoder_agrees_with_apache_avro() {
+    let events = sample();
+    for e in &events {
+        let reference = playlog_model::avro::decode(&e.avro).expect("apache-avro decodes");
+        let fast = playlog_model::avro::decode_fast(&e.avro).expect("fast decoder decodes");
+        assert_eq!(fast, reference);
+    }
+}
+
+#[test]
+fn the_fast_decoder_rejects_every_truncation_without_panicking() {
+    let events = sample();
+    for e in events.iter().take(200) {
+        for len in 0..e.avro.len() {
+            assert!(
+                playlog_model::avro::decode_fast(&e.avro[..len]).is_err(),
+                "accepted {len} of {} bytes",
+                e.avro.len()
+            );
+        }
+        let mut extra = e.avro.clone();
+        extra.push(0);
+        assert!(
+            playlog_model::avro::decode_fast(&extra).is_err(),
+            "accepted a trailing byte"
+        );
+    }
+}
