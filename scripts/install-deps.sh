@@ -1,29 +1,50 @@
 #!/usr/bin/env bash
 # Installs what building and testing Playlog needs, skipping whatever is already there:
 #   - Debian packages for librdkafka's bundled build (cmake, libcurl, OpenSSL, SASL);
-#   - the tansu broker, a Kafka-protocol broker from crates.io, at a pinned version.
+#   - the tansu broker, a Kafka-protocol broker from crates.io, at a pinned version;
+#   - DuckDB's prebuilt libduckdb.so (from npm's @duckdb/node-bindings-linux-x64), linked at .deps/duckdb.
 # Safe to run repeatedly; a warm machine passes through in about a second.
 set -euo pipefail
 
 TANSU_VERSION=0.6.0
-APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev python3)
+# Must match the duckdb crate in Cargo.toml: 1.10506.1 is DuckDB 1.5.6.
+DUCKDB_NPM_PACKAGE=@duckdb/node-bindings-linux-x64@1.5.6-r.1
+APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev python3 python3-venv curl)
+cd "$(dirname "$0")/.."
 
 say() { echo "install-deps: $*" >&2; }
 
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || { say "need root (or sudo) to install: ${missing[*]}"; exit 1; }
-    sudo="sudo"
+  if [ -n "$sudo" ] && ! command -v sudo >/dev/null; then
+    say "need root (or sudo) to install: ${missing[*]}"; exit 1
   fi
   say "installing Debian packages: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/playlog"
+duckdb_dir="$cache/libduckdb-${DUCKDB_NPM_PACKAGE##*@}"
+if [ ! -f "$duckdb_dir/libduckdb.so" ]; then
+  if ! command -v npm >/dev/null; then
+    say "installing npm (to fetch DuckDB's prebuilt library)"
+    ${sudo:-} apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${sudo:-} apt-get install -y -qq npm >/dev/null
+  fi
+  say "fetching DuckDB's prebuilt library ($DUCKDB_NPM_PACKAGE)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$DUCKDB_NPM_PACKAGE" >/dev/null 2>&1 && tar xzf ./*.tgz)
+  mkdir -p "$duckdb_dir"
+  mv "$tmp/package/libduckdb.so" "$duckdb_dir/"
+  rm -rf "$tmp"
+fi
+mkdir -p .deps
+ln -sfn "$duckdb_dir" .deps/duckdb
 
 command -v cargo >/dev/null || { say "cargo not found: install Rust from rustup first"; exit 1; }
 if [ "$(tansu --version 2>/dev/null | awk '{print $2}')" != "$TANSU_VERSION" ]; then

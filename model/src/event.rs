@@ -110,7 +110,7 @@ impl Event<'_> {
 /// This is the decoding side's shape: it reads eventsim's own JSON (where user fields are absent for
 /// guests and `eventId` does not exist) as well as Playlog's Avro.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct EventRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,

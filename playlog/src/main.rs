@@ -1,7 +1,9 @@
 //! `playlog`: the one user-facing binary. Parses arguments and hands each subcommand to its module.
 
+mod consume;
 mod logging;
 mod produce;
+mod signals;
 mod time_arg;
 
 use clap::{Parser, Subcommand};
@@ -11,7 +13,7 @@ use clap::{Parser, Subcommand};
     name = "playlog",
     version,
     about = "A real-time event pipeline for music-streaming analytics.",
-    after_help = "Examples:\n  playlog produce --brokers 127.0.0.1:9092 --users 1000 --from 2026-01-01T00:00:00Z --to 2026-01-02T00:00:00Z --seed 7\n  playlog produce --continuous --speed 60 --users 5000\n  playlog produce --output - --max-events 10 --format json\n\nEvery flag can also be set by the PLAYLOG_* environment variable that its help names."
+    after_help = "Examples:\n  playlog produce --brokers 127.0.0.1:9092 --users 1000 --from 2026-01-01T00:00:00Z --to 2026-01-02T00:00:00Z --seed 7\n  playlog produce --continuous --speed 60 --users 5000\n  playlog produce --output - --max-events 10 --format json\n  playlog consume --brokers 127.0.0.1:9092 --members 2 --warehouse duckdb:playlog.duckdb\n\nEvery flag can also be set by the PLAYLOG_* environment variable that its help names."
 )]
 struct Cli {
     #[command(flatten)]
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// Simulate a music service's users and publish their events to Kafka (or write JSON lines).
     Produce(Box<produce::ProduceArgs>),
+    /// Land the event topics in raw warehouse tables, exactly once, about a second after each event.
+    Consume(Box<consume::ConsumeArgs>),
 }
 
 fn main() {
@@ -31,6 +35,7 @@ fn main() {
     logging::init(&cli.logging);
     let result = match cli.command {
         Command::Produce(args) => produce::run(*args),
+        Command::Consume(args) => consume::run(*args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

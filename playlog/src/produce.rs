@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -135,10 +135,12 @@ pub fn run(args: ProduceArgs) -> Result<()> {
         .or(config_time(&defaults.start_date, "start-date")?);
     let to = args.to.or(config_time(&defaults.end_date, "end-date")?);
     let mode = if args.continuous {
+        let now = now_ms();
         Mode::Continuous {
-            from: from.unwrap_or_else(now_ms),
+            from: from.unwrap_or(now),
             to,
             speed: args.speed,
+            wall_anchor: now,
         }
     } else {
         let to = to.unwrap_or_else(|| now_ms().div_euclid(DAY_MS) * DAY_MS);
@@ -187,17 +189,7 @@ pub fn run(args: ProduceArgs) -> Result<()> {
     };
 
     let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // First Ctrl-C: stop generating, flush and summarise. Second: leave at once.
-        ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\nstopping: flushing what was produced (Ctrl-C again to abort)");
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
+    crate::signals::stop_on_signals(stop.clone())?;
 
     describe(&options);
     let world = World::new(site, catalog);
@@ -218,7 +210,7 @@ fn describe(options: &RunOptions) {
     use playlog_producer::run::format_ts;
     let window = match options.mode {
         Mode::Backfill { from, to } => format!("backfill {} .. {}", format_ts(from), format_ts(to)),
-        Mode::Continuous { from, to, speed } => {
+        Mode::Continuous { from, to, speed, .. } => {
             format!(
                 "continuous from {}{} at {speed}x",
                 format_ts(from),

@@ -29,11 +29,14 @@ pub enum Mode {
         from: i64,
         to: i64,
     },
-    /// Events at wall-clock pace times `speed`, from `from`, until `to` if given.
+    /// Events at wall-clock pace times `speed`, from `from`, until `to` if given. Simulated `from` plays at
+    /// wall-clock time `wall_anchor` (epoch ms; usually when the command started), so that setup time
+    /// (building the users) does not delay events: at speed 1 an event is published when its `ts` comes.
     Continuous {
         from: i64,
         to: Option<i64>,
         speed: f64,
+        wall_anchor: i64,
     },
 }
 
@@ -295,7 +298,7 @@ fn run_shard(
     let from = plan.start;
     let mut sim = Simulation::new(world, plan);
     let pace = match options.mode {
-        Mode::Continuous { speed, .. } => Some((Instant::now(), speed)),
+        Mode::Continuous { speed, wall_anchor, .. } => Some((wall_anchor, speed)),
         Mode::Backfill { .. } => None,
     };
     let max = options.max_events.unwrap_or(u64::MAX);
@@ -307,8 +310,8 @@ fn run_shard(
         if to.is_some_and(|to| next >= to) || stop.load(Ordering::Relaxed) {
             break;
         }
-        if let Some((wall_start, speed)) = pace
-            && !wait_until(wall_start, (next - from) as f64 / speed, stop)
+        if let Some((wall_anchor, speed)) = pace
+            && !wait_until(wall_anchor + ((next - from) as f64 / speed) as i64, stop)
         {
             break;
         }
@@ -352,18 +355,17 @@ fn flush_counts(local: &mut [u64; 4], counters: &StreamCounters) {
     }
 }
 
-/// Sleeps until `offset_ms` after `wall_start`, waking to check `stop`. False when stopped.
-fn wait_until(wall_start: Instant, offset_ms: f64, stop: &AtomicBool) -> bool {
-    let target = wall_start + Duration::from_secs_f64(offset_ms.max(0.0) / 1000.0);
+/// Sleeps until the wall clock reaches `target` (epoch ms), waking to check `stop`. False when stopped.
+fn wait_until(target: i64, stop: &AtomicBool) -> bool {
     loop {
         if stop.load(Ordering::Relaxed) {
             return false;
         }
-        let now = Instant::now();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         if now >= target {
             return true;
         }
-        std::thread::sleep((target - now).min(Duration::from_millis(200)));
+        std::thread::sleep(Duration::from_millis((target - now).min(200) as u64));
     }
 }
 

@@ -251,3 +251,254 @@ pub fn sorted(mut records: Vec<EventRecord>) -> Vec<EventRecord> {
     records.sort_by(|a, b| a.event_id.cmp(&b.event_id));
     records
 }
+
+/// A `playlog` process running in the background, its output in the scratch directory; killed on drop.
+pub struct Background {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Background {
+    pub fn spawn(args: &[&str], envs: &[(&str, &str)], log: PathBuf) -> Background {
+        let file = std::fs::File::create(&log).unwrap();
+        let mut command = Command::new(playlog_bin());
+        command.args(args).stdin(Stdio::null()).stdout(file.try_clone().unwrap()).stderr(file);
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        Background { child: command.spawn().unwrap(), log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to flush, commit or leave the group.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns whether it exited successfully.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fetches `/metrics` from `addr`; `None` while nothing answers.
+pub fn scrape(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    body.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
+/// The sum of every sample of `name` (any labels) in a scrape.
+pub fn metric_sum(scrape: &str, name: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{')))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// Polls `check` every 200 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_for(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    check()
+}
+
+impl Broker {
+    /// Whether the broker knows `topic` yet.
+    pub fn has_topic(&self, topic: &str) -> bool {
+        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &self.address).create().unwrap();
+        consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .map(|m| m.topics().iter().any(|t| t.name() == topic && !t.partitions().is_empty()))
+            .unwrap_or(false)
+    }
+
+    /// The offsets `group` committed to Kafka for partitions 0..partitions of `topic` (0 when none).
+    pub fn committed_offsets(&self, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &self.address).set("group.id", group).create().unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(topic, p);
+        }
+        let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+        (0..partitions)
+            .map(|p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => 0,
+            })
+            .collect()
+    }
+
+    /// Publishes raw records (for bad input and eventsim's own JSON), waiting for every acknowledgement.
+    pub fn publish(&self, topic: &str, records: &[(Option<&[u8]>, Vec<u8>)]) {
+        use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+        let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
+            ClientConfig::new().set("bootstrap.servers", &self.address).set("acks", "all").create().unwrap();
+        for (key, value) in records {
+            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value.as_slice());
+            if let Some(k) = key {
+                record = record.key(*k);
+            }
+            producer.send(record).map_err(|(e, _)| e).unwrap();
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
+    /// Every record of `topic` with its headers, as (key, value, headers).
+    pub fn read_with_headers(&self, topic: &str, expected: usize, timeout: Duration) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>, BTreeMap<String, String>)> {
+        use rdkafka::message::Headers;
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .set("group.id", "playlog-e2e-headers")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+        let partitions = metadata.topics().iter().find(|t| t.name() == topic).map(|t| t.partitions().len()).unwrap_or(0);
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions as i32 {
+            assignment.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + timeout;
+        while out.len() < expected && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                let mut headers = BTreeMap::new();
+                if let Some(h) = m.headers() {
+                    for header in h.iter() {
+                        headers.insert(header.key.to_owned(), String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned());
+                    }
+                }
+                out.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec), headers));
+            }
+        }
+        out
+    }
+}
+
+/// Opens a DuckDB warehouse file read-only (the consumer must have exited: DuckDB allows one writer).
+pub fn open_warehouse(path: &Path) -> duckdb::Connection {
+    let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly).unwrap();
+    duckdb::Connection::open_with_flags(path, config).unwrap()
+}
+
+/// (rows, distinct event ids) of a raw table.
+pub fn raw_counts(conn: &duckdb::Connection, table: &str) -> (i64, i64) {
+    conn.query_row(&format!("SELECT count(*), count(DISTINCT event_id) FROM raw.{table}"), [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
+}
+
+/// The event ids of a raw table, sorted.
+pub fn raw_event_ids(conn: &duckdb::Connection, table: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(&format!("SELECT event_id FROM raw.{table} ORDER BY event_id")).unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+}
+
+/// Runs `playlog produce --output DIR/` with `window` flags and reads the files: the expected events of a
+/// run with the same flags, since runs are deterministic.
+pub fn produce_to_dir(scratch: &Scratch, name: &str, window: &[&str]) -> BTreeMap<Stream, Vec<EventRecord>> {
+    let dir = scratch.path().join(name);
+    let dir_arg = format!("{}/", dir.display());
+    let mut args = vec!["produce", "-q", "--output", &dir_arg];
+    args.extend_from_slice(window);
+    assert_success(&playlog(&args, &[]), "playlog produce --output");
+    read_json_dir(&dir)
+}
+
+/// A raw table's rows as event records (Kafka metadata left out), sorted by event id.
+pub fn raw_records(conn: &duckdb::Connection, stream: Stream) -> Vec<EventRecord> {
+    let extra = match stream {
+        Stream::Listen => "NULL, auth, NULL, NULL, artist, song, duration, NULL",
+        Stream::PageView => "page, auth, method, status, artist, song, duration, NULL",
+        Stream::Auth => "NULL, NULL, NULL, NULL, NULL, NULL, NULL, success",
+        Stream::StatusChange => "NULL, auth, NULL, NULL, NULL, NULL, NULL, NULL",
+    };
+    let sql = format!(
+        "SELECT event_id, epoch_ms(ts), session_id, item_in_session, level, user_id, first_name, last_name, gender, \
+         epoch_ms(registration), zip, city, state, lat, lon, user_agent, {extra} FROM raw.{} ORDER BY event_id",
+        stream.topic()
+    );
+    let mut stmt = conn.prepare(&sql).unwrap();
+    stmt.query_map([], |r| {
+        Ok(EventRecord {
+            event_id: r.get(0)?,
+            ts: r.get(1)?,
+            session_id: r.get(2)?,
+            item_in_session: r.get(3)?,
+            level: r.get(4)?,
+            user_id: r.get(5)?,
+            first_name: r.get(6)?,
+            last_name: r.get(7)?,
+            gender: r.get(8)?,
+            registration: r.get(9)?,
+            zip: r.get(10)?,
+            city: r.get(11)?,
+            state: r.get(12)?,
+            lat: r.get(13)?,
+            lon: r.get(14)?,
+            user_agent: r.get(15)?,
+            page: r.get(16)?,
+            auth: r.get(17)?,
+            method: r.get(18)?,
+            status: r.get(19)?,
+            artist: r.get(20)?,
+            song: r.get(21)?,
+            duration: r.get(22)?,
+            success: r.get(23)?,
+        })
+    })
+    .unwrap()
+    .map(|r| r.unwrap())
+    .collect()
+}

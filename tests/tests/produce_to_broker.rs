@@ -18,19 +18,6 @@ const DAY: [&str; 10] = [
     "3",
 ];
 
-/// The same flags written as JSON files: the expected events, since the run is deterministic.
-fn expected(
-    scratch: &Scratch,
-    window: &[&str],
-) -> std::collections::BTreeMap<Stream, Vec<playlog_model::EventRecord>> {
-    let dir = scratch.path().join("expected/");
-    let dir_arg = format!("{}/", dir.display());
-    let mut args = vec!["produce", "-q", "--output", &dir_arg];
-    args.extend_from_slice(window);
-    assert_success(&playlog(&args, &[]), "playlog produce --output");
-    read_json_dir(&dir)
-}
-
 #[test]
 fn a_published_day_reads_back_exactly_once_with_user_keys() {
     let broker = Broker::start();
@@ -39,7 +26,7 @@ fn a_published_day_reads_back_exactly_once_with_user_keys() {
     args.extend_from_slice(&DAY);
     let output = playlog(&args, &[]);
     assert_success(&output, "playlog produce");
-    let expected = expected(&scratch, &DAY);
+    let expected = produce_to_dir(&scratch, "expected", &DAY);
 
     for stream in Stream::ALL {
         let want = &expected[&stream];
@@ -98,7 +85,7 @@ fn json_format_publishes_eventsim_json() {
     ];
     args.extend_from_slice(&window);
     assert_success(&playlog(&args, &[]), "playlog produce --format json");
-    let expected = expected(&scratch, &window);
+    let expected = produce_to_dir(&scratch, "expected", &window);
     let want = &expected[&Stream::PageView];
     let records = broker.read_all(
         Stream::PageView.topic(),

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Consumer benchmark. Starts tansu (in-memory) on a free port, pre-fills the four topics with EVENTS events
+# (default 2,000,000), then measures, printing a table:
+#   1. ingest rate of `playlog consume --members 2` into DuckDB, and its peak RSS;
+#   2. the same for the baseline (bench/baseline_consumer.py: confluent-kafka + fastavro + duckdb), and the ratio;
+#   3. publish-to-table freshness (p50, p99, max of _loaded_at - _kafka_ts) at a steady ~10k events/s.
+# Usage: bench/consumer.sh [EVENTS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events="${1:-2000000}"
+scripts/install-deps.sh >&2
+cargo build --release --bin playlog --quiet
+bin="${CARGO_TARGET_DIR:-target}/release/playlog"
+venv="$HOME/.cache/playlog/bench-venv-1"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet confluent-kafka==2.12.0 fastavro==1.12.1 duckdb==2.0.0 pyarrow==21.0.0
+fi
+work=$(mktemp -d -t playlog-bench-XXXXXX)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+broker=""
+start_broker() {
+  [ -n "$broker" ] && { kill "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true; }
+  port=$(free_port)
+  tansu broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine memory://tansu/ >"$work/broker-$port.log" 2>&1 &
+  broker=$!
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  brokers="127.0.0.1:$port"
+}
+trap '[ -n "$broker" ] && kill $broker 2>/dev/null; rm -rf "$work"' EXIT
+start_broker
+
+echo "pre-filling $events events ..." >&2
+"$bin" produce -q --brokers "$brokers" --users 50000 --from 2026-01-01 --to 2027-01-01 --seed 3 --max-events "$events" --partitions 6
+
+metrics_port=$(free_port)
+start=$(date +%s.%N)
+"$bin" consume --brokers "$brokers" --members 2 --warehouse "duckdb:$work/playlog.duckdb" \
+  --metrics-addr "127.0.0.1:$metrics_port" >"$work/consume.log" 2>&1 &
+consumer=$!
+rows=0
+while [ "$rows" -lt "$events" ]; do
+  sleep 0.2
+  rows=$(curl -s "http://127.0.0.1:$metrics_port/metrics" | awk '/^playlog_rows_ingested_total/ {s+=$2} END {printf "%d", s}')
+  kill -0 $consumer 2>/dev/null || { cat "$work/consume.log"; exit 1; }
+done
+end=$(date +%s.%N)
+rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$consumer/status")
+kill -TERM $consumer; wait $consumer || true
+playlog_rate=$(python3 -c "print(round($events/($end-$start)))")
+echo "| playlog consume --members 2 -> DuckDB | $events rows | $(python3 -c "print(round($end-$start,2))") s | $playlog_rate rows/s | peak RSS $rss MiB |"
+
+baseline=$("$venv/bin/python" bench/baseline_consumer.py "$brokers" "$work/baseline.duckdb" "$events")
+echo "| $baseline |"
+baseline_rate=$(echo "$baseline" | sed -E 's/.*= ([0-9]+) rows\/s.*/\1/')
+echo "| ratio playlog / baseline: $(python3 -c "print(round($playlog_rate/$baseline_rate, 1))")x |"
+
+# Freshness at a steady ~10k events/s, on a fresh broker: 25,000 users at 3,600x simulated speed, 60 seconds.
+start_broker
+"$bin" consume --brokers "$brokers" --group freshness --members 2 --warehouse "duckdb:$work/fresh.duckdb" \
+  --topics listen_events,page_view_events,auth_events,status_change_events --metrics-addr off >"$work/fresh.log" 2>&1 &
+consumer=$!
+sleep 3
+"$bin" produce -q --brokers "$brokers" --users 25000 --continuous --speed 3600 --seed 9 --instance-id 1 \
+  --from 2026-06-01 --to 2026-06-03 >"$work/fresh-producer.log" 2>&1 &
+producer=$!
+sleep 60
+kill -INT $producer; wait $producer || true
+sleep 3
+kill -TERM $consumer; wait $consumer || true
+"$venv/bin/python" - "$work/fresh.duckdb" <<'PY'
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+q = """SELECT count(*), quantile_cont(f, 0.5), quantile_cont(f, 0.99), max(f) FROM (
+  SELECT epoch_ms(_loaded_at) - epoch_ms(_kafka_ts) AS f FROM raw.page_view_events WHERE _offset >= 0
+  UNION ALL SELECT epoch_ms(_loaded_at) - epoch_ms(_kafka_ts) FROM raw.listen_events)"""
+n, p50, p99, mx = con.execute(q).fetchone()
+print(f"| freshness (publish -> table), {n} page views and listens over 60 s ({n/60:.0f}/s of those two streams): p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {mx:.0f} ms |")
+PY

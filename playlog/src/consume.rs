@@ -1,0 +1,126 @@
+//! `playlog consume`: flags and environment resolved into a consumer group run.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use playlog_consumer::ConsumeOptions;
+use playlog_model::Stream;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  # Land the four event topics in playlog.duckdb, with two group members:
+  playlog consume --brokers 127.0.0.1:9092 --members 2
+  # Another warehouse file and group, flushing every 250 ms:
+  playlog consume --warehouse duckdb:/data/events.duckdb --group analytics --flush-interval 250ms
+  # Then query it:
+  duckdb playlog.duckdb \"SELECT count(*) FROM raw.listen_events\"")]
+pub struct ConsumeArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "PLAYLOG_BROKERS", default_value = "localhost:9092")]
+    brokers: String,
+    /// Consumer group.
+    #[arg(long, env = "PLAYLOG_GROUP", default_value = "playlog-raw")]
+    group: String,
+    /// Topics to consume (comma-separated).
+    #[arg(long, env = "PLAYLOG_TOPICS", value_delimiter = ',', default_value = "listen_events,page_view_events,auth_events,status_change_events")]
+    topics: Vec<String>,
+    /// Group members in this process, for parallel decoding and inserting.
+    #[arg(long, env = "PLAYLOG_MEMBERS", default_value_t = 1)]
+    members: usize,
+    /// Warehouse URL: duckdb:PATH.
+    #[arg(long, env = "PLAYLOG_WAREHOUSE", default_value = "duckdb:playlog.duckdb")]
+    warehouse: String,
+    /// Flush when a member's batch has this many rows.
+    #[arg(long, env = "PLAYLOG_MAX_BATCH_ROWS", default_value_t = 200_000)]
+    max_batch_rows: usize,
+    /// Flush when a member's batch holds this many bytes of records.
+    #[arg(long, env = "PLAYLOG_MAX_BATCH_BYTES", default_value_t = 64 << 20)]
+    max_batch_bytes: usize,
+    /// Flush at the latest this long after a batch's first record (at most 60s, the freshness SLA):
+    /// 1s, 250ms, 1m.
+    #[arg(long, env = "PLAYLOG_FLUSH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    flush_interval: Duration,
+    /// Dead-letter topic for records that cannot be decoded.
+    #[arg(long, env = "PLAYLOG_DLQ_TOPIC", default_value = "dead_letter_events")]
+    dlq_topic: String,
+    /// Records larger than this go to the dead-letter topic.
+    #[arg(long, env = "PLAYLOG_MAX_RECORD_BYTES", default_value_t = 1 << 20)]
+    max_record_bytes: usize,
+    /// Where to serve Prometheus metrics (path /metrics); `off` to serve none.
+    #[arg(long, env = "PLAYLOG_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    metrics_addr: String,
+    /// Extra librdkafka consumer property, as key=value (repeatable).
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    kafka_property: Vec<String>,
+}
+
+/// `1s`, `250ms`, `2m`, or plain seconds.
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    let (number, unit) = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).map_or((v, "s"), |i| v.split_at(i));
+    let n: f64 = number.parse().map_err(|_| format!("{value:?} is not a duration: use 1s, 250ms or 1m"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{value:?}: unknown unit {unit:?}; use ms, s or m")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+pub fn run(args: ConsumeArgs) -> Result<()> {
+    let mut properties = Vec::new();
+    for p in &args.kafka_property {
+        let Some((k, v)) = p.split_once('=') else { bail!("-X {p:?}: expected KEY=VALUE, for example -X fetch.max.bytes=1048576") };
+        properties.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let options = ConsumeOptions {
+        brokers: args.brokers,
+        group: args.group,
+        topics: args.topics,
+        members: args.members,
+        warehouse: args.warehouse,
+        max_batch_rows: args.max_batch_rows,
+        max_batch_bytes: args.max_batch_bytes,
+        flush_interval: args.flush_interval,
+        dlq_topic: args.dlq_topic,
+        max_record_bytes: args.max_record_bytes,
+        metrics_addr: (args.metrics_addr != "off").then_some(args.metrics_addr),
+        properties,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    crate::signals::stop_on_signals(stop.clone())?;
+    eprintln!(
+        "consume: group {} ({} member{}) {} -> {}",
+        options.group,
+        options.members,
+        if options.members == 1 { "" } else { "s" },
+        options.brokers,
+        options.warehouse
+    );
+    let summary = playlog_consumer::run(&options, &stop)?;
+    eprintln!("consume summary:");
+    for s in Stream::ALL {
+        eprintln!("  raw.{:<22}{:>12} rows", s.topic(), summary.rows[s.index()]);
+    }
+    eprintln!("  {} batches, {} dead letters", summary.batches, summary.dead_letters);
+    let _ = stop.load(Ordering::Relaxed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,273 @@
+//! DuckDB, embedded: one file, one writer process.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use duckdb::{Connection, params};
+
+use crate::raw_batch::RawBatch;
+use crate::{Committed, OffsetAdvance, PartitionOffset, WarehouseError};
+
+/// The DDL, numbered and applied once each, in order. Every file is idempotent too (`IF NOT EXISTS`).
+const MIGRATIONS: [(&str, &str); 2] = [
+    ("001-raw-events", include_str!("../../schemas/warehouse/duckdb/001-raw-events.sql")),
+    ("002-kafka-offsets", include_str!("../../schemas/warehouse/duckdb/002-kafka-offsets.sql")),
+];
+
+/// Test-only fault injection: the number of writes to fail, read once from the environment. A real full
+/// disk or I/O error cannot be produced on demand in a test, so the warehouse-failure test uses this.
+static INJECTED_FAILURES: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn take_injected_failure() -> bool {
+    let mut left = INJECTED_FAILURES.load(Ordering::Relaxed);
+    if left == u64::MAX {
+        left = std::env::var("PLAYLOG_FAULT_WAREHOUSE_WRITES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        INJECTED_FAILURES.store(left, Ordering::Relaxed);
+    }
+    if left == 0 {
+        return false;
+    }
+    INJECTED_FAILURES.store(left - 1, Ordering::Relaxed);
+    true
+}
+
+pub struct DuckDbWarehouse {
+    path: String,
+    conn: Connection,
+}
+
+impl DuckDbWarehouse {
+    pub fn open(path: &str) -> Result<DuckDbWarehouse, WarehouseError> {
+        let conn = Connection::open(path).map_err(|source| WarehouseError::Open { path: path.to_owned(), source })?;
+        let mut warehouse = DuckDbWarehouse { path: path.to_owned(), conn };
+        warehouse.migrate()?;
+        Ok(warehouse)
+    }
+
+    pub fn describe(&self) -> String {
+        format!("duckdb:{}", self.path)
+    }
+
+    fn migrate(&mut self) -> Result<(), WarehouseError> {
+        let err = |what: &str| {
+            let what = what.to_owned();
+            move |source| WarehouseError::Migrate { what: what.clone(), source }
+        };
+        self.conn
+            .execute_batch(
+                "CREATE SCHEMA IF NOT EXISTS raw;
+                 CREATE TABLE IF NOT EXISTS raw._schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL);",
+            )
+            .map_err(err("the migrations table"))?;
+        for (name, sql) in MIGRATIONS {
+            let applied: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM raw._schema_migrations WHERE name = ?", params![name], |r| r.get(0))
+                .map_err(err(name))?;
+            if applied > 0 {
+                continue;
+            }
+            let tx = self.conn.transaction().map_err(err(name))?;
+            tx.execute_batch(sql).map_err(err(name))?;
+            tx.execute("INSERT INTO raw._schema_migrations VALUES (?, now()::TIMESTAMP)", params![name]).map_err(err(name))?;
+            tx.commit().map_err(err(name))?;
+            tracing::info!(migration = name, "applied");
+        }
+        Ok(())
+    }
+
+    pub fn stored_offsets(&mut self, group: &str) -> Result<Vec<PartitionOffset>, WarehouseError> {
+        let read = |source| WarehouseError::ReadOffsets { source };
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT topic, \"partition\", next_offset FROM raw._kafka_offsets WHERE consumer_group = ?")
+            .map_err(read)?;
+        let rows = stmt
+            .query_map(params![group], |r| Ok(PartitionOffset { topic: r.get(0)?, partition: r.get(1)?, next_offset: r.get(2)? }))
+            .map_err(read)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(read)
+    }
+
+    pub fn write(&mut self, group: &str, batch: &RawBatch, offsets: &[OffsetAdvance]) -> Result<Committed, WarehouseError> {
+        if take_injected_failure() {
+            return Err(WarehouseError::Injected);
+        }
+        let write = |source| WarehouseError::Write { source };
+        let rows = batch.rows_per_stream();
+        let loaded_at = now_ms();
+        let tables = batch.finish(loaded_at)?;
+        let tx = self.conn.transaction().map_err(write)?;
+        // Fencing: every partition must still stand where this writer last saw it.
+        {
+            let mut current = tx
+                .prepare_cached("SELECT next_offset FROM raw._kafka_offsets WHERE consumer_group = ? AND topic = ? AND \"partition\" = ?")
+                .map_err(write)?;
+            for o in offsets {
+                let stored: Option<i64> = current
+                    .query_map(params![group, o.topic, o.partition], |r| r.get(0))
+                    .map_err(write)?
+                    .next()
+                    .transpose()
+                    .map_err(write)?;
+                if stored != o.previous {
+                    return Err(WarehouseError::Fenced { topic: o.topic.clone(), partition: o.partition, stored, expected: o.previous });
+                }
+            }
+        }
+        for (stream, records) in tables {
+            let mut appender = tx.appender_to_db(stream.topic(), "raw").map_err(write)?;
+            appender.append_record_batch(records).map_err(write)?;
+            appender.flush().map_err(write)?;
+        }
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO raw._kafka_offsets VALUES (?, ?, ?, ?, make_timestamp(? * 1000))
+                     ON CONFLICT (consumer_group, topic, \"partition\") DO UPDATE
+                     SET next_offset = excluded.next_offset, updated_at = excluded.updated_at",
+                )
+                .map_err(write)?;
+            for o in offsets {
+                upsert.execute(params![group, o.topic, o.partition, o.next_offset, loaded_at]).map_err(write)?;
+            }
+        }
+        tx.commit().map_err(write)?;
+        Ok(Committed { rows, loaded_at })
+    }
+
+    /// The connection, for tests and tools that query the warehouse.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raw_batch::{KafkaMeta, columns};
+    use playlog_model::{EventRecord, Stream};
+
+    fn record(stream: Stream) -> EventRecord {
+        EventRecord {
+            event_id: None,
+            ts: 1_767_225_600_123,
+            session_id: 42,
+            item_in_session: 3,
+            level: "paid".into(),
+            user_id: Some(7),
+            first_name: Some("Zoë".into()),
+            last_name: Some("Müller".into()),
+            gender: Some("F".into()),
+            registration: Some(1_700_000_000_000),
+            zip: "02108".into(),
+            city: "Boston-Cambridge-Newton".into(),
+            state: "MA-NH".into(),
+            lat: 42.357603,
+            lon: -71.068432,
+            user_agent: "\"Mozilla/5.0 (Macintosh)\"".into(),
+            page: (stream == Stream::PageView).then(|| "NextSong".into()),
+            auth: (stream != Stream::Auth).then(|| "Logged In".into()),
+            method: (stream == Stream::PageView).then(|| "PUT".into()),
+            status: (stream == Stream::PageView).then_some(200),
+            artist: matches!(stream, Stream::Listen | Stream::PageView).then(|| "Sigur Rós".into()),
+            song: matches!(stream, Stream::Listen | Stream::PageView).then(|| "Hoppípolla".into()),
+            duration: matches!(stream, Stream::Listen | Stream::PageView).then_some(268.5),
+            success: (stream == Stream::Auth).then_some(true),
+        }
+    }
+
+    fn open_temp() -> (tempfile::TempDir, DuckDbWarehouse) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.duckdb");
+        let w = DuckDbWarehouse::open(path.to_str().expect("utf-8")).expect("opens");
+        (dir, w)
+    }
+
+    #[test]
+    fn tables_match_the_batch_columns() {
+        let (_dir, w) = open_temp();
+        for stream in Stream::ALL {
+            let mut stmt = w
+                .conn
+                .prepare("SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position")
+                .expect("query");
+            let names: Vec<String> = stmt.query_map(params![stream.topic()], |r| r.get(0)).expect("rows").map(|r| r.expect("name")).collect();
+            let expected: Vec<String> = columns(stream).iter().map(|c| c.name.to_owned()).collect();
+            assert_eq!(names, expected, "raw.{} columns", stream.topic());
+        }
+    }
+
+    #[test]
+    fn opening_twice_migrates_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.duckdb");
+        let path = path.to_str().expect("utf-8");
+        drop(DuckDbWarehouse::open(path).expect("first open"));
+        let w = DuckDbWarehouse::open(path).expect("second open");
+        let n: i64 = w.conn.query_row("SELECT count(*) FROM raw._schema_migrations", [], |r| r.get(0)).expect("count");
+        assert_eq!(n, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn a_write_lands_rows_and_offsets_together_and_values_unchanged() {
+        let (_dir, mut w) = open_temp();
+        let mut batch = RawBatch::new();
+        for (i, stream) in Stream::ALL.into_iter().enumerate() {
+            let meta = KafkaMeta { topic: stream.topic(), partition: 1, offset: 10 + i as i64, timestamp_ms: Some(1_767_225_600_500) };
+            batch.push(stream, &record(stream), &meta, 300);
+        }
+        let offsets = vec![OffsetAdvance { topic: "listen_events".into(), partition: 1, previous: None, next_offset: 11 }];
+        let committed = w.write("g", &batch, &offsets).expect("write");
+        assert_eq!(committed.rows, [1, 1, 1, 1]);
+        let (zip, name, agent, ts, event_id): (String, String, String, String, String) = w
+            .conn
+            .query_row("SELECT zip, first_name, user_agent, strftime(ts, '%Y-%m-%d %H:%M:%S.%g'), event_id FROM raw.listen_events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .expect("row");
+        assert_eq!(zip, "02108");
+        assert_eq!(name, "Zoë");
+        assert_eq!(agent, "\"Mozilla/5.0 (Macintosh)\"");
+        assert_eq!(ts, "2026-01-01 00:00:00.123");
+        assert_eq!(event_id, "000000000000002a-00000003-l", "derived for records without one");
+        assert_eq!(w.stored_offsets("g").expect("offsets"), vec![PartitionOffset { topic: "listen_events".into(), partition: 1, next_offset: 11 }]);
+        assert!(w.stored_offsets("other").expect("offsets").is_empty());
+    }
+
+    #[test]
+    fn offsets_move_forward_and_a_stale_writer_is_fenced() {
+        let (_dir, mut w) = open_temp();
+        let o = |previous, n| vec![OffsetAdvance { topic: "t".into(), partition: 0, previous, next_offset: n }];
+        w.write("g", &RawBatch::new(), &o(None, 5)).expect("first");
+        w.write("g", &RawBatch::new(), &o(Some(5), 9)).expect("second");
+        assert_eq!(w.stored_offsets("g").expect("offsets"), vec![PartitionOffset { topic: "t".into(), partition: 0, next_offset: 9 }]);
+        // A writer that still believes 5 is stored would duplicate rows: refused, nothing written.
+        let mut batch = RawBatch::new();
+        batch.push(Stream::Auth, &record(Stream::Auth), &KafkaMeta { topic: "auth_events", partition: 0, offset: 5, timestamp_ms: None }, 10);
+        let err = w.write("g", &batch, &o(Some(5), 7)).expect_err("fenced");
+        assert!(matches!(err, WarehouseError::Fenced { .. }), "{err}");
+        let rows: i64 = w.conn.query_row("SELECT count(*) FROM raw.auth_events", [], |r| r.get(0)).expect("count");
+        assert_eq!(rows, 0);
+    }
+
+    #[test]
+    fn a_rolled_back_transaction_leaves_no_rows() {
+        // The appender writes inside the open transaction: rolling back removes its rows too.
+        let (_dir, w) = open_temp();
+        let mut batch = RawBatch::new();
+        batch.push(Stream::Auth, &record(Stream::Auth), &KafkaMeta { topic: "auth_events", partition: 0, offset: 1, timestamp_ms: None }, 10);
+        let mut conn = w.conn.try_clone().expect("clone");
+        let tx = conn.transaction().expect("tx");
+        for (stream, records) in batch.finish(0).expect("finish") {
+            let mut appender = tx.appender_to_db(stream.topic(), "raw").expect("appender");
+            appender.append_record_batch(records).expect("append");
+            appender.flush().expect("flush");
+        }
+        tx.rollback().expect("rollback");
+        let rows: i64 = w.conn.query_row("SELECT count(*) FROM raw.auth_events", [], |r| r.get(0)).expect("count");
+        assert_eq!(rows, 0);
+    }
+}

@@ -1,0 +1,321 @@
+//! Rows for the raw tables, gathered column by column in Arrow builders, so that a flush hands DuckDB
+//! whole columns (its appender) instead of row-by-row SQL.
+//!
+//! Column names and order match `schemas/warehouse/duckdb/001-raw-events.sql` (a test holds them equal).
+
+use std::sync::Arc;
+
+use duckdb::arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder};
+use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use duckdb::arrow::record_batch::RecordBatch;
+use playlog_model::{EventRecord, Stream};
+
+use crate::WarehouseError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Timestamp,
+    BigInt,
+    Int,
+    Double,
+    Bool,
+}
+
+/// One raw-table column.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub nullable: bool,
+}
+
+const fn col(name: &'static str, kind: Kind, nullable: bool) -> Column {
+    Column { name, kind, nullable }
+}
+
+const COMMON: [Column; 16] = [
+    col("event_id", Kind::Text, false),
+    col("ts", Kind::Timestamp, false),
+    col("session_id", Kind::BigInt, false),
+    col("item_in_session", Kind::Int, false),
+    col("level", Kind::Text, false),
+    col("user_id", Kind::BigInt, true),
+    col("first_name", Kind::Text, true),
+    col("last_name", Kind::Text, true),
+    col("gender", Kind::Text, true),
+    col("registration", Kind::Timestamp, true),
+    col("zip", Kind::Text, false),
+    col("city", Kind::Text, false),
+    col("state", Kind::Text, false),
+    col("lat", Kind::Double, false),
+    col("lon", Kind::Double, false),
+    col("user_agent", Kind::Text, false),
+];
+
+const META: [Column; 5] = [
+    col("_topic", Kind::Text, false),
+    col("_partition", Kind::Int, false),
+    col("_offset", Kind::BigInt, false),
+    col("_kafka_ts", Kind::Timestamp, true),
+    col("_loaded_at", Kind::Timestamp, false),
+];
+
+/// The raw table's columns for a stream, in table order.
+pub fn columns(stream: Stream) -> Vec<Column> {
+    let extra: &[Column] = match stream {
+        Stream::Listen => &[
+            col("artist", Kind::Text, false),
+            col("song", Kind::Text, false),
+            col("duration", Kind::Double, false),
+            col("auth", Kind::Text, false),
+        ],
+        Stream::PageView => &[
+            col("page", Kind::Text, false),
+            col("auth", Kind::Text, false),
+            col("method", Kind::Text, false),
+            col("status", Kind::Int, false),
+            col("artist", Kind::Text, true),
+            col("song", Kind::Text, true),
+            col("duration", Kind::Double, true),
+        ],
+        Stream::Auth => &[col("success", Kind::Bool, false)],
+        Stream::StatusChange => &[col("auth", Kind::Text, false)],
+    };
+    COMMON.iter().chain(extra).chain(META.iter()).copied().collect()
+}
+
+/// Where a record came from in Kafka.
+#[derive(Debug, Clone, Copy)]
+pub struct KafkaMeta<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    /// The record's Kafka timestamp, epoch milliseconds.
+    pub timestamp_ms: Option<i64>,
+}
+
+enum Builder {
+    Text(StringBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    BigInt(Int64Builder),
+    Int(Int32Builder),
+    Double(Float64Builder),
+    Bool(BooleanBuilder),
+}
+
+struct TableBuilder {
+    stream: Stream,
+    /// Every column but `_loaded_at`, which is known only at commit time.
+    builders: Vec<Builder>,
+    rows: usize,
+}
+
+/// Writes one row's values in column order.
+struct Row<'a> {
+    builders: std::slice::IterMut<'a, Builder>,
+}
+
+impl Row<'_> {
+    fn next(&mut self) -> &mut Builder {
+        self.builders.next().expect("raw_batch pushes exactly the columns `columns()` lists")
+    }
+    fn text(&mut self, v: Option<&str>) {
+        match self.next() {
+            Builder::Text(b) => b.append_option(v),
+            _ => unreachable!("column kind mismatch, caught by raw_batch tests"),
+        }
+    }
+    fn ts_ms(&mut self, v: Option<i64>) {
+        match self.next() {
+            Builder::Timestamp(b) => b.append_option(v.map(|ms| ms * 1000)),
+            _ => unreachable!("column kind mismatch, caught by raw_batch tests"),
+        }
+    }
+    fn bigint(&mut self, v: Option<i64>) {
+        match self.next() {
+            Builder::BigInt(b) => b.append_option(v),
+            _ => unreachable!("column kind mismatch, caught by raw_batch tests"),
+        }
+    }
+    fn int(&mut self, v: Option<i32>) {
+        match self.next() {
+            Builder::Int(b) => b.append_option(v),
+            _ => unreachable!("column kind mismatch, caught by raw_batch tests"),
+        }
+    }
+    fn double(&mut self, v: Option<f64>) {
+        match self.next() {
+            Builder::Double(b) => b.append_option(v),
+            _ => unreachable!("column kind mismatch, caught by raw_batch tests"),
+        }
+    }
+    fn boolean(&mut self, v: Option<bool>) {
+        match self.next() {
+            Builder::Bool(b) => b.append_option(v),
+            _ => unreachable!("column kind mismatch, caught by raw_batch tests"),
+        }
+    }
+}
+
+impl TableBuilder {
+    fn new(stream: Stream) -> TableBuilder {
+        let builders = columns(stream)
+            .iter()
+            .filter(|c| c.name != "_loaded_at")
+            .map(|c| match c.kind {
+                Kind::Text => Builder::Text(StringBuilder::new()),
+                Kind::Timestamp => Builder::Timestamp(TimestampMicrosecondBuilder::new()),
+                Kind::BigInt => Builder::BigInt(Int64Builder::new()),
+                Kind::Int => Builder::Int(Int32Builder::new()),
+                Kind::Double => Builder::Double(Float64Builder::new()),
+                Kind::Bool => Builder::Bool(BooleanBuilder::new()),
+            })
+            .collect();
+        TableBuilder { stream, builders, rows: 0 }
+    }
+
+    fn push(&mut self, r: &EventRecord, event_id: &str, meta: &KafkaMeta<'_>) {
+        let mut row = Row { builders: self.builders.iter_mut() };
+        row.text(Some(event_id));
+        row.ts_ms(Some(r.ts));
+        row.bigint(Some(r.session_id));
+        row.int(Some(r.item_in_session));
+        row.text(Some(&r.level));
+        row.bigint(r.user_id);
+        row.text(r.first_name.as_deref());
+        row.text(r.last_name.as_deref());
+        row.text(r.gender.as_deref());
+        row.ts_ms(r.registration);
+        row.text(Some(&r.zip));
+        row.text(Some(&r.city));
+        row.text(Some(&r.state));
+        row.double(Some(r.lat));
+        row.double(Some(r.lon));
+        row.text(Some(&r.user_agent));
+        match self.stream {
+            Stream::Listen => {
+                row.text(r.artist.as_deref());
+                row.text(r.song.as_deref());
+                row.double(r.duration);
+                row.text(r.auth.as_deref());
+            }
+            Stream::PageView => {
+                row.text(r.page.as_deref());
+                row.text(r.auth.as_deref());
+                row.text(r.method.as_deref());
+                row.int(r.status);
+                row.text(r.artist.as_deref());
+                row.text(r.song.as_deref());
+                row.double(r.duration);
+            }
+            Stream::Auth => row.boolean(r.success),
+            Stream::StatusChange => row.text(r.auth.as_deref()),
+        }
+        row.text(Some(meta.topic));
+        row.int(Some(meta.partition));
+        row.bigint(Some(meta.offset));
+        row.ts_ms(meta.timestamp_ms);
+        self.rows += 1;
+    }
+
+    fn finish(&self, loaded_at_ms: i64) -> Result<RecordBatch, WarehouseError> {
+        let cols = columns(self.stream);
+        let fields: Vec<Field> = cols
+            .iter()
+            .map(|c| {
+                let dt = match c.kind {
+                    Kind::Text => DataType::Utf8,
+                    Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+                    Kind::BigInt => DataType::Int64,
+                    Kind::Int => DataType::Int32,
+                    Kind::Double => DataType::Float64,
+                    Kind::Bool => DataType::Boolean,
+                };
+                Field::new(c.name, dt, c.nullable)
+            })
+            .collect();
+        let mut arrays: Vec<ArrayRef> = self
+            .builders
+            .iter()
+            .map(|b| -> ArrayRef {
+                // Cloned, so that the batch survives a failed write and can be retried as it is.
+                match b {
+                    Builder::Text(b) => Arc::new(b.finish_cloned()),
+                    Builder::Timestamp(b) => Arc::new(b.finish_cloned()),
+                    Builder::BigInt(b) => Arc::new(b.finish_cloned()),
+                    Builder::Int(b) => Arc::new(b.finish_cloned()),
+                    Builder::Double(b) => Arc::new(b.finish_cloned()),
+                    Builder::Bool(b) => Arc::new(b.finish_cloned()),
+                }
+            })
+            .collect();
+        arrays.push(Arc::new(TimestampMicrosecondArray::from(vec![loaded_at_ms * 1000; self.rows])));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| WarehouseError::Batch(e.to_string()))
+    }
+}
+
+/// Rows for all four raw tables, plus what the flush policy needs to know about them.
+pub struct RawBatch {
+    tables: Vec<TableBuilder>,
+    bytes: usize,
+    /// Event times, for the freshness histogram at commit.
+    event_times: Vec<i64>,
+}
+
+impl Default for RawBatch {
+    fn default() -> Self {
+        RawBatch::new()
+    }
+}
+
+impl RawBatch {
+    pub fn new() -> RawBatch {
+        RawBatch { tables: Stream::ALL.iter().map(|s| TableBuilder::new(*s)).collect(), bytes: 0, event_times: Vec::new() }
+    }
+
+    /// Adds one event. `record_bytes` is the size of the Kafka record, for byte-bounded batches. An event
+    /// without `eventId` (eventsim's own JSON) gets the id Playlog's producer would have given it.
+    pub fn push(&mut self, stream: Stream, record: &EventRecord, meta: &KafkaMeta<'_>, record_bytes: usize) {
+        let derived;
+        let event_id = match &record.event_id {
+            Some(id) => id.as_str(),
+            None => {
+                derived = playlog_model::EventId::new(record.session_id, record.item_in_session, stream);
+                derived.as_str()
+            }
+        };
+        self.tables[stream.index()].push(record, event_id, meta);
+        self.bytes += record_bytes;
+        self.event_times.push(record.ts);
+    }
+
+    pub fn rows(&self) -> usize {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+
+    pub fn rows_per_stream(&self) -> [u64; 4] {
+        let mut out = [0; 4];
+        for t in &self.tables {
+            out[t.stream.index()] = t.rows as u64;
+        }
+        out
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows() == 0
+    }
+
+    pub fn event_times(&self) -> &[i64] {
+        &self.event_times
+    }
+
+    /// One Arrow record batch per non-empty table, stamped with the load time.
+    pub fn finish(&self, loaded_at_ms: i64) -> Result<Vec<(Stream, RecordBatch)>, WarehouseError> {
+        self.tables.iter().filter(|t| t.rows > 0).map(|t| Ok((t.stream, t.finish(loaded_at_ms)?))).collect()
+    }
+}
