@@ -33,7 +33,11 @@ impl DeadLetterSink {
             .set("acks", "all")
             .set("linger.ms", "5")
             .create()?;
-        Ok(DeadLetterSink { topic: topic.to_owned(), producer, sent: AtomicU64::new(0) })
+        Ok(DeadLetterSink {
+            topic: topic.to_owned(),
+            producer,
+            sent: AtomicU64::new(0),
+        })
     }
 
     pub fn topic(&self) -> &str {
@@ -41,16 +45,37 @@ impl DeadLetterSink {
     }
 
     /// Queues a dead letter. Blocks while librdkafka's queue is full.
-    pub fn send(&self, value: Option<&[u8]>, key: Option<&[u8]>, origin: &Origin<'_>, reason: &DeadLetterReason) -> Result<(), KafkaError> {
+    pub fn send(
+        &self,
+        value: Option<&[u8]>,
+        key: Option<&[u8]>,
+        origin: &Origin<'_>,
+        reason: &DeadLetterReason,
+    ) -> Result<(), KafkaError> {
         let partition = origin.partition.to_string();
         let offset = origin.offset.to_string();
         let message = reason.to_string();
         let headers = OwnedHeaders::new()
-            .insert(Header { key: "playlog.source.topic", value: Some(origin.topic) })
-            .insert(Header { key: "playlog.source.partition", value: Some(&partition) })
-            .insert(Header { key: "playlog.source.offset", value: Some(&offset) })
-            .insert(Header { key: "playlog.error.reason", value: Some(reason.code()) })
-            .insert(Header { key: "playlog.error.message", value: Some(&message) });
+            .insert(Header {
+                key: "playlog.source.topic",
+                value: Some(origin.topic),
+            })
+            .insert(Header {
+                key: "playlog.source.partition",
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: "playlog.source.offset",
+                value: Some(&offset),
+            })
+            .insert(Header {
+                key: "playlog.error.reason",
+                value: Some(reason.code()),
+            })
+            .insert(Header {
+                key: "playlog.error.message",
+                value: Some(&message),
+            });
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).headers(headers);
         if let Some(v) = value {
             record = record.payload(v);

@@ -35,12 +35,20 @@ impl DeadLetterReason {
 impl std::fmt::Display for DeadLetterReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DeadLetterReason::Oversized { bytes, limit } => write!(f, "record of {bytes} bytes exceeds the {limit}-byte limit"),
+            DeadLetterReason::Oversized { bytes, limit } => {
+                write!(f, "record of {bytes} bytes exceeds the {limit}-byte limit")
+            }
             DeadLetterReason::Empty => write!(f, "empty record value"),
-            DeadLetterReason::NotAvroOrJson => write!(f, "neither Avro single-object encoding nor a JSON object"),
-            DeadLetterReason::UnknownFingerprint(fp) => write!(f, "unknown Avro schema fingerprint {fp}"),
+            DeadLetterReason::NotAvroOrJson => {
+                write!(f, "neither Avro single-object encoding nor a JSON object")
+            }
+            DeadLetterReason::UnknownFingerprint(fp) => {
+                write!(f, "unknown Avro schema fingerprint {fp}")
+            }
             DeadLetterReason::MalformedAvro(m) => write!(f, "malformed Avro: {m}"),
-            DeadLetterReason::WrongStream { expected, found } => write!(f, "a {found} event in the {expected} topic"),
+            DeadLetterReason::WrongStream { expected, found } => {
+                write!(f, "a {found} event in the {expected} topic")
+            }
             DeadLetterReason::InvalidJson(m) => write!(f, "invalid JSON event: {m}"),
             DeadLetterReason::MissingField { field } => write!(f, "missing required field {field}"),
         }
@@ -48,9 +56,16 @@ impl std::fmt::Display for DeadLetterReason {
 }
 
 /// Decodes one record value read from `stream`'s topic.
-pub fn decode(stream: Stream, value: &[u8], max_bytes: usize) -> Result<EventRecord, DeadLetterReason> {
+pub fn decode(
+    stream: Stream,
+    value: &[u8],
+    max_bytes: usize,
+) -> Result<EventRecord, DeadLetterReason> {
     if value.len() > max_bytes {
-        return Err(DeadLetterReason::Oversized { bytes: value.len(), limit: max_bytes });
+        return Err(DeadLetterReason::Oversized {
+            bytes: value.len(),
+            limit: max_bytes,
+        });
     }
     match value.iter().find(|b| !b.is_ascii_whitespace()) {
         None => Err(DeadLetterReason::Empty),
@@ -64,7 +79,10 @@ fn decode_avro(stream: Stream, value: &[u8]) -> Result<EventRecord, DeadLetterRe
     use playlog_model::avro::DecodeError;
     match playlog_model::avro::decode_fast(value) {
         Ok((found, record)) if found == stream => Ok(record),
-        Ok((found, _)) => Err(DeadLetterReason::WrongStream { expected: stream, found }),
+        Ok((found, _)) => Err(DeadLetterReason::WrongStream {
+            expected: stream,
+            found,
+        }),
         Err(DecodeError::UnknownFingerprint(fp)) => Err(DeadLetterReason::UnknownFingerprint(fp)),
         Err(DecodeError::NotSingleObject) => Err(DeadLetterReason::NotAvroOrJson),
         Err(e) => Err(DeadLetterReason::MalformedAvro(e.to_string())),
@@ -72,9 +90,16 @@ fn decode_avro(stream: Stream, value: &[u8]) -> Result<EventRecord, DeadLetterRe
 }
 
 fn decode_json(stream: Stream, value: &[u8]) -> Result<EventRecord, DeadLetterReason> {
-    let record: EventRecord = serde_json::from_slice(value).map_err(|e| DeadLetterReason::InvalidJson(e.to_string()))?;
+    let record: EventRecord =
+        serde_json::from_slice(value).map_err(|e| DeadLetterReason::InvalidJson(e.to_string()))?;
     // Each stream's own required fields; the common ones are required by the type itself.
-    let missing = |present: bool, field: &'static str| if present { Ok(()) } else { Err(DeadLetterReason::MissingField { field }) };
+    let missing = |present: bool, field: &'static str| {
+        if present {
+            Ok(())
+        } else {
+            Err(DeadLetterReason::MissingField { field })
+        }
+    };
     match stream {
         Stream::Listen => {
             missing(record.artist.is_some(), "artist")?;
@@ -104,21 +129,64 @@ mod tests {
     #[test]
     fn eventsim_json_decodes_as_emitted() {
         let r = decode(Stream::Listen, EVENTSIM_LISTEN.as_bytes(), 1 << 20).expect("listen");
-        assert_eq!((r.zip.as_str(), r.first_name.as_deref(), r.user_agent.as_str()), ("02108", Some("Zoë"), "\"Mozilla/5.0\""));
-        assert_eq!(r.event_id, None, "eventsim has no eventId; the batch derives it");
-        let g = decode(Stream::PageView, EVENTSIM_GUEST_PAGE.as_bytes(), 1 << 20).expect("guest page view");
+        assert_eq!(
+            (
+                r.zip.as_str(),
+                r.first_name.as_deref(),
+                r.user_agent.as_str()
+            ),
+            ("02108", Some("Zoë"), "\"Mozilla/5.0\"")
+        );
+        assert_eq!(
+            r.event_id, None,
+            "eventsim has no eventId; the batch derives it"
+        );
+        let g = decode(Stream::PageView, EVENTSIM_GUEST_PAGE.as_bytes(), 1 << 20)
+            .expect("guest page view");
         assert_eq!(g.user_id, None);
     }
 
     #[test]
     fn bad_input_gets_a_reason() {
         let max = 1 << 20;
-        assert_eq!(decode(Stream::Listen, b"\x00\x01garbage", max).expect_err("garbage").code(), "not_avro_or_json");
-        assert_eq!(decode(Stream::Listen, b"", max).expect_err("empty").code(), "empty");
-        assert_eq!(decode(Stream::Listen, &[0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0], max).expect_err("fp").code(), "unknown_fingerprint");
+        assert_eq!(
+            decode(Stream::Listen, b"\x00\x01garbage", max)
+                .expect_err("garbage")
+                .code(),
+            "not_avro_or_json"
+        );
+        assert_eq!(
+            decode(Stream::Listen, b"", max).expect_err("empty").code(),
+            "empty"
+        );
+        assert_eq!(
+            decode(
+                Stream::Listen,
+                &[0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0],
+                max
+            )
+            .expect_err("fp")
+            .code(),
+            "unknown_fingerprint"
+        );
         let wrong_type = EVENTSIM_LISTEN.replace("\"sessionId\":42", "\"sessionId\":\"42\"");
-        assert_eq!(decode(Stream::Listen, wrong_type.as_bytes(), max).expect_err("type").code(), "invalid_json");
-        assert_eq!(decode(Stream::Listen, EVENTSIM_GUEST_PAGE.as_bytes(), max).expect_err("missing").code(), "missing_field");
-        assert_eq!(decode(Stream::Listen, EVENTSIM_LISTEN.as_bytes(), 100).expect_err("size").code(), "oversized");
+        assert_eq!(
+            decode(Stream::Listen, wrong_type.as_bytes(), max)
+                .expect_err("type")
+                .code(),
+            "invalid_json"
+        );
+        assert_eq!(
+            decode(Stream::Listen, EVENTSIM_GUEST_PAGE.as_bytes(), max)
+                .expect_err("missing")
+                .code(),
+            "missing_field"
+        );
+        assert_eq!(
+            decode(Stream::Listen, EVENTSIM_LISTEN.as_bytes(), 100)
+                .expect_err("size")
+                .code(),
+            "oversized"
+        );
     }
 }

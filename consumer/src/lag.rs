@@ -15,10 +15,10 @@ pub struct LagClock {
 
 impl LagClock {
     pub fn observe(&mut self, high_watermark: i64, now_ms: i64) {
-        if let Some(&(last, _)) = self.samples.back() {
-            if high_watermark <= last {
-                return;
-            }
+        if let Some(&(last, _)) = self.samples.back()
+            && high_watermark <= last
+        {
+            return;
         }
         self.samples.push_back((high_watermark, now_ms));
         if self.samples.len() > HISTORY {
@@ -28,14 +28,21 @@ impl LagClock {
 
     /// Seconds since the record at `committed` (the next one to land) was appended, about.
     pub fn lag_seconds(&self, committed: i64, now_ms: i64) -> f64 {
-        let Some(&(latest, _)) = self.samples.back() else { return 0.0 };
+        let Some(&(latest, _)) = self.samples.back() else {
+            return 0.0;
+        };
         if committed >= latest {
             return 0.0;
         }
         // The first sample whose log end had passed `committed`: the record arrived between it and the one before.
         let idx = self.samples.partition_point(|(hw, _)| *hw <= committed);
-        let arrived = match (idx.checked_sub(1).and_then(|i| self.samples.get(i)), self.samples.get(idx)) {
-            (Some(&(o1, t1)), Some(&(o2, t2))) => t1 as f64 + (committed - o1) as f64 / (o2 - o1) as f64 * (t2 - t1) as f64,
+        let arrived = match (
+            idx.checked_sub(1).and_then(|i| self.samples.get(i)),
+            self.samples.get(idx),
+        ) {
+            (Some(&(o1, t1)), Some(&(o2, t2))) => {
+                t1 as f64 + (committed - o1) as f64 / (o2 - o1) as f64 * (t2 - t1) as f64
+            }
             (None, Some(&(_, t2))) => t2 as f64,
             _ => now_ms as f64,
         };

@@ -60,7 +60,9 @@ struct Shared {
 impl Shared {
     fn warehouse(&self) -> MutexGuard<'_, Warehouse> {
         // A member that panicked mid-write leaves DuckDB's transaction rolled back; the handle is still usable.
-        self.warehouse.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.warehouse
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -123,7 +125,9 @@ struct MemberContext {
 
 impl MemberContext {
     fn state(&self) -> MutexGuard<'_, MemberState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -138,13 +142,27 @@ impl ClientContext for MemberContext {
                     continue;
                 }
                 let key = (topic.clone(), *partition);
-                let Some(position) = state.positions.get(&key).copied() else { continue };
+                let Some(position) = state.positions.get(&key).copied() else {
+                    continue;
+                };
                 let clock = state.lag.entry(key).or_default();
                 clock.observe(p.hi_offset, now);
                 let committed = position.stored.unwrap_or(0);
-                let labels = PartitionLabels { group: group.clone(), topic: topic.clone(), partition: partition.to_string() };
-                self.shared.metrics.lag.get_or_create(&labels).set((p.hi_offset - committed).max(0));
-                self.shared.metrics.lag_seconds.get_or_create(&labels).set(clock.lag_seconds(committed, now));
+                let labels = PartitionLabels {
+                    group: group.clone(),
+                    topic: topic.clone(),
+                    partition: partition.to_string(),
+                };
+                self.shared
+                    .metrics
+                    .lag
+                    .get_or_create(&labels)
+                    .set((p.hi_offset - committed).max(0));
+                self.shared
+                    .metrics
+                    .lag_seconds
+                    .get_or_create(&labels)
+                    .set(clock.lag_seconds(committed, now));
             }
         }
     }
@@ -155,8 +173,16 @@ impl ClientContext for MemberContext {
 }
 
 impl ConsumerContext for MemberContext {
-    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let stored = self.stored_offsets();
@@ -164,19 +190,38 @@ impl ConsumerContext for MemberContext {
                 for element in tpl.elements() {
                     let key = (element.topic().to_owned(), element.partition());
                     let at = stored.get(&key).copied();
-                    state.positions.insert(key, Position { stored: at, next: at.unwrap_or(0) });
+                    state.positions.insert(
+                        key,
+                        Position {
+                            stored: at,
+                            next: at.unwrap_or(0),
+                        },
+                    );
                 }
                 drop(state);
-                let assigned: Vec<(String, i32)> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+                let assigned: Vec<(String, i32)> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+                    .collect();
                 for (topic, partition) in assigned {
-                    let offset = stored.get(&(topic.clone(), partition)).map_or(Offset::Beginning, |at| Offset::Offset(*at));
+                    let offset = stored
+                        .get(&(topic.clone(), partition))
+                        .map_or(Offset::Beginning, |at| Offset::Offset(*at));
                     if let Err(e) = tpl.set_partition_offset(&topic, partition, offset) {
                         tracing::error!(topic, partition, error = %e, "setting the start offset");
                     }
                 }
                 self.shared.metrics.rebalances.inc();
-                tracing::info!(partitions = tpl.count(), "assigned; seeking to the warehouse's offsets");
-                let result = if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
+                tracing::info!(
+                    partitions = tpl.count(),
+                    "assigned; seeking to the warehouse's offsets"
+                );
+                let result = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
                 if let Err(e) = result {
                     tracing::error!(error = %e, "assigning partitions");
                 }
@@ -208,7 +253,11 @@ impl ConsumerContext for MemberContext {
                 }
                 self.shared.metrics.rebalances.inc();
                 tracing::info!(partitions = tpl.count(), lost, "revoked");
-                let result = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
+                let result = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
                 if let Err(e) = result {
                     tracing::error!(error = %e, "unassigning partitions");
                 }
@@ -224,8 +273,17 @@ impl MemberContext {
     fn stored_offsets(&self) -> HashMap<(String, i32), i64> {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.shared.warehouse().stored_offsets(&self.shared.options.group) {
-                Ok(offsets) => return offsets.into_iter().map(|o| ((o.topic, o.partition), o.next_offset)).collect(),
+            match self
+                .shared
+                .warehouse()
+                .stored_offsets(&self.shared.options.group)
+            {
+                Ok(offsets) => {
+                    return offsets
+                        .into_iter()
+                        .map(|o| ((o.topic, o.partition), o.next_offset))
+                        .collect();
+                }
                 Err(e) => {
                     self.shared.metrics.warehouse_errors.inc();
                     tracing::warn!(error = %e, "reading stored offsets; retrying");
@@ -236,7 +294,12 @@ impl MemberContext {
         }
     }
 
-    fn flush_with_retries(&self, consumer: &BaseConsumer<Self>, state: &mut MemberState, attempts: u32) -> Result<(), WarehouseError> {
+    fn flush_with_retries(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        state: &mut MemberState,
+        attempts: u32,
+    ) -> Result<(), WarehouseError> {
         let mut backoff = Duration::from_millis(100);
         let mut result = Ok(());
         for attempt in 0..attempts {
@@ -256,7 +319,11 @@ impl MemberContext {
 
     /// Lands the batch: dead letters acknowledged, then rows and offsets in one transaction, then the Kafka
     /// commit. On failure nothing is recorded and the batch stays for the next attempt.
-    fn flush(&self, consumer: &BaseConsumer<Self>, state: &mut MemberState) -> Result<(), WarehouseError> {
+    fn flush(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        state: &mut MemberState,
+    ) -> Result<(), WarehouseError> {
         if !state.dirty {
             return Ok(());
         }
@@ -266,38 +333,56 @@ impl MemberContext {
             shared.metrics.warehouse_errors.inc();
             // Not a warehouse failure, but it blocks recording offsets in the same way.
             tracing::warn!(error = %e, "dead letters not acknowledged yet; retrying the flush");
-            return Err(WarehouseError::Batch(format!("dead-letter topic {}: {e}", shared.dead_letters.topic())));
+            return Err(WarehouseError::Batch(format!(
+                "dead-letter topic {}: {e}",
+                shared.dead_letters.topic()
+            )));
         }
         let advances: Vec<OffsetAdvance> = state
             .positions
             .iter()
             .filter(|(_, p)| p.next > p.stored.unwrap_or(0))
-            .map(|((topic, partition), p)| OffsetAdvance { topic: topic.clone(), partition: *partition, previous: p.stored, next_offset: p.next })
+            .map(|((topic, partition), p)| OffsetAdvance {
+                topic: topic.clone(),
+                partition: *partition,
+                previous: p.stored,
+                next_offset: p.next,
+            })
             .collect();
-        let committed = match shared.warehouse().write(&shared.options.group, &state.batch, &advances) {
-            Ok(c) => c,
-            Err(e @ WarehouseError::Fenced { .. }) => {
-                tracing::warn!(error = %e, "fenced");
-                state.drop_batch();
-                return Err(e);
-            }
-            Err(e) => {
-                shared.metrics.warehouse_errors.inc();
-                return Err(e);
-            }
-        };
+        let committed =
+            match shared
+                .warehouse()
+                .write(&shared.options.group, &state.batch, &advances)
+            {
+                Ok(c) => c,
+                Err(e @ WarehouseError::Fenced { .. }) => {
+                    tracing::warn!(error = %e, "fenced");
+                    // Another member moved on: take the warehouse's offsets as they are now, and re-read from there.
+                    let stored = self.stored_offsets();
+                    for (key, position) in state.positions.iter_mut() {
+                        position.stored = stored.get(key).copied();
+                    }
+                    state.drop_batch();
+                    return Err(e);
+                }
+                Err(e) => {
+                    shared.metrics.warehouse_errors.inc();
+                    return Err(e);
+                }
+            };
         let mut commit = TopicPartitionList::new();
         for a in &advances {
             if let Some(p) = state.positions.get_mut(&(a.topic.clone(), a.partition)) {
                 p.stored = Some(a.next_offset);
             }
-            let _ = commit.add_partition_offset(&a.topic, a.partition, Offset::Offset(a.next_offset));
+            let _ =
+                commit.add_partition_offset(&a.topic, a.partition, Offset::Offset(a.next_offset));
         }
-        if commit.count() > 0 {
-            if let Err(e) = consumer.commit(&commit, CommitMode::Async) {
-                // The warehouse already holds the truth; Kafka's copy is for lag tooling only.
-                tracing::debug!(error = %e, "committing offsets to Kafka");
-            }
+        if commit.count() > 0
+            && let Err(e) = consumer.commit(&commit, CommitMode::Async)
+        {
+            // The warehouse already holds the truth; Kafka's copy is for lag tooling only.
+            tracing::debug!(error = %e, "committing offsets to Kafka");
         }
         let elapsed = started.elapsed().as_secs_f64();
         let m = &shared.metrics;
@@ -306,12 +391,17 @@ impl MemberContext {
         for stream in Stream::ALL {
             let n = committed.rows[stream.index()];
             if n > 0 {
-                m.rows_ingested.get_or_create(&TableLabels { table: stream.topic().to_owned() }).inc_by(n);
+                m.rows_ingested
+                    .get_or_create(&TableLabels {
+                        table: stream.topic().to_owned(),
+                    })
+                    .inc_by(n);
                 shared.rows[stream.index()].fetch_add(n, Ordering::Relaxed);
             }
         }
         for ts in state.batch.event_times() {
-            m.freshness.observe((committed.loaded_at - ts) as f64 / 1000.0);
+            m.freshness
+                .observe((committed.loaded_at - ts) as f64 / 1000.0);
         }
         shared.batches.fetch_add(1, Ordering::Relaxed);
         state.batch = RawBatch::new();
@@ -324,9 +414,13 @@ impl MemberContext {
         let topic = message.topic();
         let partition = message.partition();
         let offset = message.offset();
-        let Some(stream) = Stream::from_topic(topic) else { return Ok(()) };
+        let Some(stream) = Stream::from_topic(topic) else {
+            return Ok(());
+        };
         let mut state = self.state();
-        let Some(position) = state.positions.get_mut(&(topic.to_owned(), partition)) else { return Ok(()) };
+        let Some(position) = state.positions.get_mut(&(topic.to_owned(), partition)) else {
+            return Ok(());
+        };
         if offset < position.next {
             // Already landed (or already in this batch): a redelivery after a seek. Exactly once means skip.
             return Ok(());
@@ -336,14 +430,32 @@ impl MemberContext {
         let shared = &self.shared;
         match decode(stream, value, shared.options.max_record_bytes) {
             Ok(record) => {
-                let meta = KafkaMeta { topic, partition, offset, timestamp_ms: message.timestamp().to_millis() };
+                let meta = KafkaMeta {
+                    topic,
+                    partition,
+                    offset,
+                    timestamp_ms: message.timestamp().to_millis(),
+                };
                 state.batch.push(stream, &record, &meta, value.len());
             }
             Err(reason) => {
-                let origin = Origin { topic, partition, offset };
-                shared.dead_letters.send(message.payload(), message.key(), &origin, &reason)?;
+                let origin = Origin {
+                    topic,
+                    partition,
+                    offset,
+                };
+                shared
+                    .dead_letters
+                    .send(message.payload(), message.key(), &origin, &reason)?;
                 shared.dead_letter_count.fetch_add(1, Ordering::Relaxed);
-                shared.metrics.dead_letters.get_or_create(&DeadLetterLabels { topic: topic.to_owned(), reason: reason.code().to_owned() }).inc();
+                shared
+                    .metrics
+                    .dead_letters
+                    .get_or_create(&DeadLetterLabels {
+                        topic: topic.to_owned(),
+                        reason: reason.code().to_owned(),
+                    })
+                    .inc();
                 tracing::debug!(topic, partition, offset, %reason, "dead letter");
             }
         }
@@ -354,7 +466,9 @@ impl MemberContext {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn consumer_config(options: &ConsumeOptions) -> ClientConfig {
@@ -371,7 +485,9 @@ fn consumer_config(options: &ConsumeOptions) -> ClientConfig {
         .set("statistics.interval.ms", "1000")
         .set("fetch.wait.max.ms", "100")
         .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "1000");
+        .set("heartbeat.interval.ms", "1000")
+        // Notice topics created after the consumer started within seconds, not minutes.
+        .set("topic.metadata.refresh.interval.ms", "5000");
     for (k, v) in &options.properties {
         config.set(k, v);
     }
@@ -390,11 +506,17 @@ pub fn run(options: &ConsumeOptions, stop: &AtomicBool) -> Result<ConsumeSummary
     group.stop()
 }
 
+/// A running member: its stop flag and its thread.
+type MemberHandle = (
+    Arc<AtomicBool>,
+    Option<std::thread::JoinHandle<Result<(), ConsumeError>>>,
+);
+
 /// A consumer group's members in this process, sharing one warehouse handle, one dead-letter producer and
 /// one metrics registry. Members can be added and stopped while it runs (each change is a rebalance).
 pub struct Group {
     shared: Arc<Shared>,
-    members: Vec<(Arc<AtomicBool>, Option<std::thread::JoinHandle<Result<(), ConsumeError>>>)>,
+    members: Vec<MemberHandle>,
 }
 
 impl Group {
@@ -404,21 +526,23 @@ impl Group {
         let warehouse = Warehouse::open(&options.warehouse)?;
         tracing::info!(warehouse = %warehouse.describe(), "warehouse ready");
         // Check the brokers answer before starting members, for one clear error.
-        let probe: BaseConsumer = consumer_config(options).create().map_err(|e| ConsumeError::Kafka(format!("configuring the consumer: {e}")))?;
-        probe.fetch_metadata(None, Duration::from_secs(10)).map_err(|e| {
-            ConsumeError::Kafka(format!(
-                "cannot reach Kafka at {}: {e}. Is a broker running there? Check --brokers (or PLAYLOG_BROKERS); `scripts/broker.sh` starts a local one",
-                options.brokers
-            ))
-        })?;
+        let probe: BaseConsumer = consumer_config(options)
+            .create()
+            .map_err(|e| ConsumeError::Kafka(format!("configuring the consumer: {e}")))?;
+        playlog_kafka::check_reachable(probe.client(), &options.brokers)
+            .map_err(ConsumeError::Kafka)?;
+        // The dead-letter topic must exist before the first bad record; brokers may not auto-create it.
+        playlog_kafka::ensure_topics(&options.brokers, &[(options.dlq_topic.as_str(), 1)], 1)
+            .map_err(ConsumeError::Kafka)?;
         drop(probe);
         let metrics = Metrics::new();
         if let Some(addr) = &options.metrics_addr {
-            let bound = crate::metrics::serve(metrics.clone(), addr).map_err(ConsumeError::Invalid)?;
+            let bound =
+                crate::metrics::serve(metrics.clone(), addr).map_err(ConsumeError::Invalid)?;
             tracing::info!(%bound, "serving /metrics");
         }
-        let dead_letters =
-            DeadLetterSink::new(&options.brokers, &options.dlq_topic).map_err(|e| ConsumeError::Kafka(format!("dead-letter producer: {e}")))?;
+        let dead_letters = DeadLetterSink::new(&options.brokers, &options.dlq_topic)
+            .map_err(|e| ConsumeError::Kafka(format!("dead-letter producer: {e}")))?;
         let shared = Arc::new(Shared {
             options: options.clone(),
             warehouse: Mutex::new(warehouse),
@@ -428,7 +552,10 @@ impl Group {
             dead_letter_count: AtomicU64::new(0),
             batches: AtomicU64::new(0),
         });
-        Ok(Group { shared, members: Vec::new() })
+        Ok(Group {
+            shared,
+            members: Vec::new(),
+        })
     }
 
     /// Starts one more member; returns its index.
@@ -446,17 +573,24 @@ impl Group {
 
     /// Stops one member: it flushes, commits and leaves the group.
     pub fn stop_member(&mut self, index: usize) -> Result<(), ConsumeError> {
-        let Some((stop, handle)) = self.members.get_mut(index) else { return Ok(()) };
+        let Some((stop, handle)) = self.members.get_mut(index) else {
+            return Ok(());
+        };
         stop.store(true, Ordering::Relaxed);
         match handle.take() {
-            Some(h) => h.join().unwrap_or_else(|_| Err(ConsumeError::Invalid("a member panicked".into()))),
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(ConsumeError::Invalid("a member panicked".into()))),
             None => Ok(()),
         }
     }
 
     /// Members still running.
     pub fn running(&self) -> usize {
-        self.members.iter().filter(|(_, h)| h.as_ref().is_some_and(|h| !h.is_finished())).count()
+        self.members
+            .iter()
+            .filter(|(_, h)| h.as_ref().is_some_and(|h| !h.is_finished()))
+            .count()
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -482,17 +616,27 @@ impl Group {
         for s in Stream::ALL {
             rows[s.index()] = shared.rows[s.index()].load(Ordering::Relaxed);
         }
-        Ok(ConsumeSummary { rows, dead_letters: shared.dead_letter_count.load(Ordering::Relaxed), batches: shared.batches.load(Ordering::Relaxed) })
+        Ok(ConsumeSummary {
+            rows,
+            dead_letters: shared.dead_letter_count.load(Ordering::Relaxed),
+            batches: shared.batches.load(Ordering::Relaxed),
+        })
     }
 }
 
 fn run_member(shared: Arc<Shared>, stop: &AtomicBool) -> Result<(), ConsumeError> {
     let options = shared.options.clone();
-    let context = MemberContext { shared: shared.clone(), state: Mutex::new(MemberState::new()) };
-    let consumer: BaseConsumer<MemberContext> =
-        consumer_config(&options).create_with_context(context).map_err(|e| ConsumeError::Kafka(format!("creating a group member: {e}")))?;
+    let context = MemberContext {
+        shared: shared.clone(),
+        state: Mutex::new(MemberState::new()),
+    };
+    let consumer: BaseConsumer<MemberContext> = consumer_config(&options)
+        .create_with_context(context)
+        .map_err(|e| ConsumeError::Kafka(format!("creating a group member: {e}")))?;
     let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topics).map_err(|e| ConsumeError::Kafka(format!("subscribing to {topics:?}: {e}")))?;
+    consumer
+        .subscribe(&topics)
+        .map_err(|e| ConsumeError::Kafka(format!("subscribing to {topics:?}: {e}")))?;
     let ctx = consumer.context();
     while !stop.load(Ordering::Relaxed) {
         // The state lock is never held across poll(): rebalance and statistics callbacks take it.
@@ -522,7 +666,9 @@ fn run_member(shared: Arc<Shared>, stop: &AtomicBool) -> Result<(), ConsumeError
         let due = state.dirty
             && (state.batch.rows() >= options.max_batch_rows
                 || state.batch.bytes() >= options.max_batch_bytes
-                || state.batch_started.is_some_and(|t| t.elapsed() >= options.flush_interval));
+                || state
+                    .batch_started
+                    .is_some_and(|t| t.elapsed() >= options.flush_interval));
         let waiting = state.retry_at.is_some_and(|t| Instant::now() < t);
         if due && !waiting {
             match ctx.flush(&consumer, &mut state) {
@@ -568,8 +714,13 @@ fn run_member(shared: Arc<Shared>, stop: &AtomicBool) -> Result<(), ConsumeError
         let state = ctx.state();
         let mut commit = TopicPartitionList::new();
         for e in assignment.elements() {
-            if let Some(Some(stored)) = state.positions.get(&(e.topic().to_owned(), e.partition())).map(|p| p.stored) {
-                let _ = commit.add_partition_offset(e.topic(), e.partition(), Offset::Offset(stored));
+            if let Some(Some(stored)) = state
+                .positions
+                .get(&(e.topic().to_owned(), e.partition()))
+                .map(|p| p.stored)
+            {
+                let _ =
+                    commit.add_partition_offset(e.topic(), e.partition(), Offset::Offset(stored));
             }
         }
         drop(state);

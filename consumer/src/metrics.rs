@@ -56,21 +56,64 @@ impl Metrics {
         let dead_letters = Family::<DeadLetterLabels, Counter>::default();
         let warehouse_errors = Counter::default();
         let rebalances = Counter::default();
-        registry.register("kafka_consumergroup_group_lag", "High watermark minus the group's committed offset, per partition", lag.clone());
+        registry.register(
+            "kafka_consumergroup_group_lag",
+            "High watermark minus the group's committed offset, per partition",
+            lag.clone(),
+        );
         registry.register(
             "kafka_consumergroup_group_lag_seconds",
             "Seconds since the next record to land was appended to its partition",
             lag_seconds.clone(),
         );
         // Counters get their `_total` suffix from the client library.
-        registry.register("playlog_rows_ingested", "Rows landed in raw tables", rows_ingested.clone());
-        registry.register("playlog_batches", "Batches committed to the warehouse", batches.clone());
-        registry.register("playlog_flush_duration_seconds", "Time to land one batch (dead letters, rows and offsets)", flush_duration.clone());
-        registry.register("playlog_event_freshness_seconds", "Load time minus event time, per landed event", freshness.clone());
-        registry.register("playlog_dead_letters", "Records sent to the dead-letter topic", dead_letters.clone());
-        registry.register("playlog_warehouse_errors", "Failed warehouse writes (each is retried)", warehouse_errors.clone());
-        registry.register("playlog_rebalances", "Partition assignments and revocations seen by members", rebalances.clone());
-        Arc::new(Metrics { registry, lag, lag_seconds, rows_ingested, batches, flush_duration, freshness, dead_letters, warehouse_errors, rebalances })
+        registry.register(
+            "playlog_rows_ingested",
+            "Rows landed in raw tables",
+            rows_ingested.clone(),
+        );
+        registry.register(
+            "playlog_batches",
+            "Batches committed to the warehouse",
+            batches.clone(),
+        );
+        registry.register(
+            "playlog_flush_duration_seconds",
+            "Time to land one batch (dead letters, rows and offsets)",
+            flush_duration.clone(),
+        );
+        registry.register(
+            "playlog_event_freshness_seconds",
+            "Load time minus event time, per landed event",
+            freshness.clone(),
+        );
+        registry.register(
+            "playlog_dead_letters",
+            "Records sent to the dead-letter topic",
+            dead_letters.clone(),
+        );
+        registry.register(
+            "playlog_warehouse_errors",
+            "Failed warehouse writes (each is retried)",
+            warehouse_errors.clone(),
+        );
+        registry.register(
+            "playlog_rebalances",
+            "Partition assignments and revocations seen by members",
+            rebalances.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            lag,
+            lag_seconds,
+            rows_ingested,
+            batches,
+            flush_duration,
+            freshness,
+            dead_letters,
+            warehouse_errors,
+            rebalances,
+        })
     }
 
     pub fn encode(&self) -> String {
@@ -82,15 +125,25 @@ impl Metrics {
 
 /// Serves `/metrics` on `addr` from a background thread. Fails at once if the address cannot be bound.
 pub fn serve(metrics: Arc<Metrics>, addr: &str) -> Result<std::net::SocketAddr, String> {
-    let server = tiny_http::Server::http(addr).map_err(|e| format!("serving metrics on {addr}: {e}. Is the port in use? Pick another with --metrics-addr"))?;
-    let bound = server.server_addr().to_ip().ok_or_else(|| format!("serving metrics on {addr}: not an IP address"))?;
+    let server = tiny_http::Server::http(addr).map_err(|e| {
+        format!(
+            "serving metrics on {addr}: {e}. Is the port in use? Pick another with --metrics-addr"
+        )
+    })?;
+    let bound = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| format!("serving metrics on {addr}: not an IP address"))?;
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
             for request in server.incoming_requests() {
                 let response = if request.url() == "/metrics" {
-                    let header = tiny_http::Header::from_bytes("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
-                        .expect("a valid static header");
+                    let header = tiny_http::Header::from_bytes(
+                        "Content-Type",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )
+                    .expect("a valid static header");
                     tiny_http::Response::from_string(metrics.encode()).with_header(header)
                 } else {
                     tiny_http::Response::from_string("see /metrics\n").with_status_code(404)

@@ -26,10 +26,16 @@ pub struct ConsumeOptions {
 impl ConsumeOptions {
     pub fn validate(&self) -> Result<(), String> {
         if self.members == 0 || self.members > 64 {
-            return Err(format!("--members must be between 1 and 64, got {}", self.members));
+            return Err(format!(
+                "--members must be between 1 and 64, got {}",
+                self.members
+            ));
         }
         if self.flush_interval.is_zero() || self.flush_interval > MAX_FLUSH_INTERVAL {
-            return Err(format!("--flush-interval must be above 0 and at most 60s (the freshness SLA), got {:?}", self.flush_interval));
+            return Err(format!(
+                "--flush-interval must be above 0 and at most 60s (the freshness SLA), got {:?}",
+                self.flush_interval
+            ));
         }
         if self.max_batch_rows == 0 || self.max_batch_bytes == 0 {
             return Err("--max-batch-rows and --max-batch-bytes must be positive".into());

@@ -25,13 +25,22 @@ pub struct ConsumeArgs {
     #[arg(long, env = "PLAYLOG_GROUP", default_value = "playlog-raw")]
     group: String,
     /// Topics to consume (comma-separated).
-    #[arg(long, env = "PLAYLOG_TOPICS", value_delimiter = ',', default_value = "listen_events,page_view_events,auth_events,status_change_events")]
+    #[arg(
+        long,
+        env = "PLAYLOG_TOPICS",
+        value_delimiter = ',',
+        default_value = "listen_events,page_view_events,auth_events,status_change_events"
+    )]
     topics: Vec<String>,
     /// Group members in this process, for parallel decoding and inserting.
     #[arg(long, env = "PLAYLOG_MEMBERS", default_value_t = 1)]
     members: usize,
     /// Warehouse URL: duckdb:PATH.
-    #[arg(long, env = "PLAYLOG_WAREHOUSE", default_value = "duckdb:playlog.duckdb")]
+    #[arg(
+        long,
+        env = "PLAYLOG_WAREHOUSE",
+        default_value = "duckdb:playlog.duckdb"
+    )]
     warehouse: String,
     /// Flush when a member's batch has this many rows.
     #[arg(long, env = "PLAYLOG_MAX_BATCH_ROWS", default_value_t = 200_000)]
@@ -60,8 +69,12 @@ pub struct ConsumeArgs {
 /// `1s`, `250ms`, `2m`, or plain seconds.
 fn parse_duration(value: &str) -> Result<Duration, String> {
     let v = value.trim();
-    let (number, unit) = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).map_or((v, "s"), |i| v.split_at(i));
-    let n: f64 = number.parse().map_err(|_| format!("{value:?} is not a duration: use 1s, 250ms or 1m"))?;
+    let (number, unit) = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or((v, "s"), |i| v.split_at(i));
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{value:?} is not a duration: use 1s, 250ms or 1m"))?;
     let seconds = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -74,7 +87,9 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
 pub fn run(args: ConsumeArgs) -> Result<()> {
     let mut properties = Vec::new();
     for p in &args.kafka_property {
-        let Some((k, v)) = p.split_once('=') else { bail!("-X {p:?}: expected KEY=VALUE, for example -X fetch.max.bytes=1048576") };
+        let Some((k, v)) = p.split_once('=') else {
+            bail!("-X {p:?}: expected KEY=VALUE, for example -X fetch.max.bytes=1048576")
+        };
         properties.push((k.trim().to_owned(), v.trim().to_owned()));
     }
     let options = ConsumeOptions {
@@ -104,9 +119,16 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
     let summary = playlog_consumer::run(&options, &stop)?;
     eprintln!("consume summary:");
     for s in Stream::ALL {
-        eprintln!("  raw.{:<22}{:>12} rows", s.topic(), summary.rows[s.index()]);
+        eprintln!(
+            "  raw.{:<22}{:>12} rows",
+            s.topic(),
+            summary.rows[s.index()]
+        );
     }
-    eprintln!("  {} batches, {} dead letters", summary.batches, summary.dead_letters);
+    eprintln!(
+        "  {} batches, {} dead letters",
+        summary.batches, summary.dead_letters
+    );
     let _ = stop.load(Ordering::Relaxed);
     Ok(())
 }

@@ -210,7 +210,9 @@ fn describe(options: &RunOptions) {
     use playlog_producer::run::format_ts;
     let window = match options.mode {
         Mode::Backfill { from, to } => format!("backfill {} .. {}", format_ts(from), format_ts(to)),
-        Mode::Continuous { from, to, speed, .. } => {
+        Mode::Continuous {
+            from, to, speed, ..
+        } => {
             format!(
                 "continuous from {}{} at {speed}x",
                 format_ts(from),

@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use playlog_model::{Event, Stream};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -106,43 +105,15 @@ pub fn connect(
     let producer: EventProducer = config
         .create_with_context(tracker)
         .map_err(|e| SinkError::Kafka(format!("configuring the Kafka producer: {e}")))?;
-    producer.client().fetch_metadata(None, Duration::from_secs(10)).map_err(|e| {
-        SinkError::Kafka(format!(
-            "cannot reach Kafka at {}: {e}. Is a broker running there? Check --brokers (or PLAYLOG_BROKERS); `scripts/broker.sh` starts a local one",
-            settings.brokers
-        ))
-    })?;
-    create_topics(settings)?;
-    Ok(Arc::new(producer))
-}
-
-fn create_topics(settings: &KafkaSettings) -> Result<(), SinkError> {
-    let admin: AdminClient<DefaultClientContext> = base_config(&settings.brokers)
-        .create()
-        .map_err(|e| SinkError::Kafka(format!("configuring the Kafka admin client: {e}")))?;
-    let topics: Vec<NewTopic<'_>> = Stream::ALL
+    playlog_kafka::check_reachable(producer.client(), &settings.brokers)
+        .map_err(SinkError::Kafka)?;
+    let topics: Vec<(&str, i32)> = Stream::ALL
         .iter()
-        .map(|s| {
-            NewTopic::new(
-                s.topic(),
-                settings.partitions,
-                TopicReplication::Fixed(settings.replication_factor),
-            )
-        })
+        .map(|s| (s.topic(), settings.partitions))
         .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = futures_executor::block_on(admin.create_topics(&topics, &options))
-        .map_err(|e| SinkError::Kafka(format!("creating topics on {}: {e}", settings.brokers)))?;
-    for result in results {
-        match result {
-            Ok(topic) => tracing::info!(topic, partitions = settings.partitions, "created topic"),
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => {
-                return Err(SinkError::Kafka(format!("creating topic {topic}: {code}")));
-            }
-        }
-    }
-    Ok(())
+    playlog_kafka::ensure_topics(&settings.brokers, &topics, settings.replication_factor)
+        .map_err(SinkError::Kafka)?;
+    Ok(Arc::new(producer))
 }
 
 /// One generator thread's handle on the shared producer.

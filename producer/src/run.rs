@@ -298,7 +298,9 @@ fn run_shard(
     let from = plan.start;
     let mut sim = Simulation::new(world, plan);
     let pace = match options.mode {
-        Mode::Continuous { speed, wall_anchor, .. } => Some((wall_anchor, speed)),
+        Mode::Continuous {
+            speed, wall_anchor, ..
+        } => Some((wall_anchor, speed)),
         Mode::Backfill { .. } => None,
     };
     let max = options.max_events.unwrap_or(u64::MAX);
@@ -361,7 +363,9 @@ fn wait_until(target: i64, stop: &AtomicBool) -> bool {
         if stop.load(Ordering::Relaxed) {
             return false;
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
         if now >= target {
             return true;
         }

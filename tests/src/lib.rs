@@ -252,6 +252,9 @@ pub fn sorted(mut records: Vec<EventRecord>) -> Vec<EventRecord> {
     records
 }
 
+/// A record read back with its headers: (key, value, headers).
+pub type HeaderedRecord = (Option<Vec<u8>>, Option<Vec<u8>>, BTreeMap<String, String>);
+
 /// A `playlog` process running in the background, its output in the scratch directory; killed on drop.
 pub struct Background {
     child: Child,
@@ -262,11 +265,18 @@ impl Background {
     pub fn spawn(args: &[&str], envs: &[(&str, &str)], log: PathBuf) -> Background {
         let file = std::fs::File::create(&log).unwrap();
         let mut command = Command::new(playlog_bin());
-        command.args(args).stdin(Stdio::null()).stdout(file.try_clone().unwrap()).stderr(file);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
         for (k, v) in envs {
             command.env(k, v);
         }
-        Background { child: command.spawn().unwrap(), log }
+        Background {
+            child: command.spawn().unwrap(),
+            log,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -281,7 +291,9 @@ impl Background {
 
     /// SIGTERM, then waits for a clean exit; returns whether it exited successfully.
     pub fn terminate(&mut self, timeout: Duration) -> bool {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -326,7 +338,9 @@ pub fn scrape(addr: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).ok()?;
+    stream
+        .write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .ok()?;
     let mut body = String::new();
     stream.read_to_string(&mut body).ok()?;
     body.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
@@ -337,7 +351,10 @@ pub fn metric_sum(scrape: &str, name: &str) -> f64 {
     scrape
         .lines()
         .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{')))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
         .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
         .sum()
 }
@@ -357,36 +374,62 @@ pub fn wait_for(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
 impl Broker {
     /// Whether the broker knows `topic` yet.
     pub fn has_topic(&self, topic: &str) -> bool {
-        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &self.address).create().unwrap();
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .create()
+            .unwrap();
         consumer
             .fetch_metadata(Some(topic), Duration::from_secs(5))
-            .map(|m| m.topics().iter().any(|t| t.name() == topic && !t.partitions().is_empty()))
+            .map(|m| {
+                m.topics()
+                    .iter()
+                    .any(|t| t.name() == topic && !t.partitions().is_empty())
+            })
             .unwrap_or(false)
     }
 
     /// The offsets `group` committed to Kafka for partitions 0..partitions of `topic` (0 when none).
     pub fn committed_offsets(&self, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &self.address).set("group.id", group).create().unwrap();
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .set("group.id", group)
+            .create()
+            .unwrap();
         let mut tpl = TopicPartitionList::new();
         for p in 0..partitions {
             tpl.add_partition(topic, p);
         }
-        let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+        let committed = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap();
         (0..partitions)
-            .map(|p| match committed.find_partition(topic, p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => o,
-                _ => 0,
-            })
+            .map(
+                |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o,
+                    _ => 0,
+                },
+            )
             .collect()
+    }
+
+    /// Creates the topics that do not exist yet (tansu does not auto-create them).
+    pub fn create_topics(&self, topics: &[(&str, i32)]) {
+        playlog_kafka::ensure_topics(&self.address, topics, 1).unwrap();
     }
 
     /// Publishes raw records (for bad input and eventsim's own JSON), waiting for every acknowledgement.
     pub fn publish(&self, topic: &str, records: &[(Option<&[u8]>, Vec<u8>)]) {
+        self.create_topics(&[(topic, 1)]);
         use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
         let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
-            ClientConfig::new().set("bootstrap.servers", &self.address).set("acks", "all").create().unwrap();
+            ClientConfig::new()
+                .set("bootstrap.servers", &self.address)
+                .set("acks", "all")
+                .create()
+                .unwrap();
         for (key, value) in records {
-            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value.as_slice());
+            let mut record: BaseRecord<'_, [u8], [u8]> =
+                BaseRecord::to(topic).payload(value.as_slice());
             if let Some(k) = key {
                 record = record.key(*k);
             }
@@ -396,7 +439,12 @@ impl Broker {
     }
 
     /// Every record of `topic` with its headers, as (key, value, headers).
-    pub fn read_with_headers(&self, topic: &str, expected: usize, timeout: Duration) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>, BTreeMap<String, String>)> {
+    pub fn read_with_headers(
+        &self,
+        topic: &str,
+        expected: usize,
+        timeout: Duration,
+    ) -> Vec<HeaderedRecord> {
         use rdkafka::message::Headers;
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.address)
@@ -404,11 +452,20 @@ impl Broker {
             .set("enable.auto.commit", "false")
             .create()
             .unwrap();
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
-        let partitions = metadata.topics().iter().find(|t| t.name() == topic).map(|t| t.partitions().len()).unwrap_or(0);
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map(|t| t.partitions().len())
+            .unwrap_or(0);
         let mut assignment = TopicPartitionList::new();
         for p in 0..partitions as i32 {
-            assignment.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
         }
         consumer.assign(&assignment).unwrap();
         let mut out = Vec::new();
@@ -418,10 +475,17 @@ impl Broker {
                 let mut headers = BTreeMap::new();
                 if let Some(h) = m.headers() {
                     for header in h.iter() {
-                        headers.insert(header.key.to_owned(), String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned());
+                        headers.insert(
+                            header.key.to_owned(),
+                            String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                        );
                     }
                 }
-                out.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec), headers));
+                out.push((
+                    m.key().map(<[u8]>::to_vec),
+                    m.payload().map(<[u8]>::to_vec),
+                    headers,
+                ));
             }
         }
         out
@@ -430,24 +494,42 @@ impl Broker {
 
 /// Opens a DuckDB warehouse file read-only (the consumer must have exited: DuckDB allows one writer).
 pub fn open_warehouse(path: &Path) -> duckdb::Connection {
-    let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly).unwrap();
+    let config = duckdb::Config::default()
+        .access_mode(duckdb::AccessMode::ReadOnly)
+        .unwrap();
     duckdb::Connection::open_with_flags(path, config).unwrap()
 }
 
 /// (rows, distinct event ids) of a raw table.
 pub fn raw_counts(conn: &duckdb::Connection, table: &str) -> (i64, i64) {
-    conn.query_row(&format!("SELECT count(*), count(DISTINCT event_id) FROM raw.{table}"), [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
+    conn.query_row(
+        &format!("SELECT count(*), count(DISTINCT event_id) FROM raw.{table}"),
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
 }
 
 /// The event ids of a raw table, sorted.
 pub fn raw_event_ids(conn: &duckdb::Connection, table: &str) -> Vec<String> {
-    let mut stmt = conn.prepare(&format!("SELECT event_id FROM raw.{table} ORDER BY event_id")).unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT event_id FROM raw.{table} ORDER BY event_id"
+        ))
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
 }
 
 /// Runs `playlog produce --output DIR/` with `window` flags and reads the files: the expected events of a
 /// run with the same flags, since runs are deterministic.
-pub fn produce_to_dir(scratch: &Scratch, name: &str, window: &[&str]) -> BTreeMap<Stream, Vec<EventRecord>> {
+pub fn produce_to_dir(
+    scratch: &Scratch,
+    name: &str,
+    window: &[&str],
+) -> BTreeMap<Stream, Vec<EventRecord>> {
     let dir = scratch.path().join(name);
     let dir_arg = format!("{}/", dir.display());
     let mut args = vec!["produce", "-q", "--output", &dir_arg];

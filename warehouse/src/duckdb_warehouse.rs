@@ -9,8 +9,14 @@ use crate::{Committed, OffsetAdvance, PartitionOffset, WarehouseError};
 
 /// The DDL, numbered and applied once each, in order. Every file is idempotent too (`IF NOT EXISTS`).
 const MIGRATIONS: [(&str, &str); 2] = [
-    ("001-raw-events", include_str!("../../schemas/warehouse/duckdb/001-raw-events.sql")),
-    ("002-kafka-offsets", include_str!("../../schemas/warehouse/duckdb/002-kafka-offsets.sql")),
+    (
+        "001-raw-events",
+        include_str!("../../schemas/warehouse/duckdb/001-raw-events.sql"),
+    ),
+    (
+        "002-kafka-offsets",
+        include_str!("../../schemas/warehouse/duckdb/002-kafka-offsets.sql"),
+    ),
 ];
 
 /// Test-only fault injection: the number of writes to fail, read once from the environment. A real full
@@ -20,7 +26,10 @@ static INJECTED_FAILURES: AtomicU64 = AtomicU64::new(u64::MAX);
 fn take_injected_failure() -> bool {
     let mut left = INJECTED_FAILURES.load(Ordering::Relaxed);
     if left == u64::MAX {
-        left = std::env::var("PLAYLOG_FAULT_WAREHOUSE_WRITES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        left = std::env::var("PLAYLOG_FAULT_WAREHOUSE_WRITES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         INJECTED_FAILURES.store(left, Ordering::Relaxed);
     }
     if left == 0 {
@@ -37,8 +46,14 @@ pub struct DuckDbWarehouse {
 
 impl DuckDbWarehouse {
     pub fn open(path: &str) -> Result<DuckDbWarehouse, WarehouseError> {
-        let conn = Connection::open(path).map_err(|source| WarehouseError::Open { path: path.to_owned(), source })?;
-        let mut warehouse = DuckDbWarehouse { path: path.to_owned(), conn };
+        let conn = Connection::open(path).map_err(|source| WarehouseError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut warehouse = DuckDbWarehouse {
+            path: path.to_owned(),
+            conn,
+        };
         warehouse.migrate()?;
         Ok(warehouse)
     }
@@ -50,7 +65,10 @@ impl DuckDbWarehouse {
     fn migrate(&mut self) -> Result<(), WarehouseError> {
         let err = |what: &str| {
             let what = what.to_owned();
-            move |source| WarehouseError::Migrate { what: what.clone(), source }
+            move |source| WarehouseError::Migrate {
+                what: what.clone(),
+                source,
+            }
         };
         self.conn
             .execute_batch(
@@ -61,14 +79,22 @@ impl DuckDbWarehouse {
         for (name, sql) in MIGRATIONS {
             let applied: i64 = self
                 .conn
-                .query_row("SELECT count(*) FROM raw._schema_migrations WHERE name = ?", params![name], |r| r.get(0))
+                .query_row(
+                    "SELECT count(*) FROM raw._schema_migrations WHERE name = ?",
+                    params![name],
+                    |r| r.get(0),
+                )
                 .map_err(err(name))?;
             if applied > 0 {
                 continue;
             }
             let tx = self.conn.transaction().map_err(err(name))?;
             tx.execute_batch(sql).map_err(err(name))?;
-            tx.execute("INSERT INTO raw._schema_migrations VALUES (?, now()::TIMESTAMP)", params![name]).map_err(err(name))?;
+            tx.execute(
+                "INSERT INTO raw._schema_migrations VALUES (?, now()::TIMESTAMP)",
+                params![name],
+            )
+            .map_err(err(name))?;
             tx.commit().map_err(err(name))?;
             tracing::info!(migration = name, "applied");
         }
@@ -82,12 +108,23 @@ impl DuckDbWarehouse {
             .prepare_cached("SELECT topic, \"partition\", next_offset FROM raw._kafka_offsets WHERE consumer_group = ?")
             .map_err(read)?;
         let rows = stmt
-            .query_map(params![group], |r| Ok(PartitionOffset { topic: r.get(0)?, partition: r.get(1)?, next_offset: r.get(2)? }))
+            .query_map(params![group], |r| {
+                Ok(PartitionOffset {
+                    topic: r.get(0)?,
+                    partition: r.get(1)?,
+                    next_offset: r.get(2)?,
+                })
+            })
             .map_err(read)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(read)
     }
 
-    pub fn write(&mut self, group: &str, batch: &RawBatch, offsets: &[OffsetAdvance]) -> Result<Committed, WarehouseError> {
+    pub fn write(
+        &mut self,
+        group: &str,
+        batch: &RawBatch,
+        offsets: &[OffsetAdvance],
+    ) -> Result<Committed, WarehouseError> {
         if take_injected_failure() {
             return Err(WarehouseError::Injected);
         }
@@ -109,7 +146,12 @@ impl DuckDbWarehouse {
                     .transpose()
                     .map_err(write)?;
                 if stored != o.previous {
-                    return Err(WarehouseError::Fenced { topic: o.topic.clone(), partition: o.partition, stored, expected: o.previous });
+                    return Err(WarehouseError::Fenced {
+                        topic: o.topic.clone(),
+                        partition: o.partition,
+                        stored,
+                        expected: o.previous,
+                    });
                 }
             }
         }
@@ -127,7 +169,15 @@ impl DuckDbWarehouse {
                 )
                 .map_err(write)?;
             for o in offsets {
-                upsert.execute(params![group, o.topic, o.partition, o.next_offset, loaded_at]).map_err(write)?;
+                upsert
+                    .execute(params![
+                        group,
+                        o.topic,
+                        o.partition,
+                        o.next_offset,
+                        loaded_at
+                    ])
+                    .map_err(write)?;
             }
         }
         tx.commit().map_err(write)?;
@@ -141,7 +191,9 @@ impl DuckDbWarehouse {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]
@@ -194,7 +246,11 @@ mod tests {
                 .conn
                 .prepare("SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position")
                 .expect("query");
-            let names: Vec<String> = stmt.query_map(params![stream.topic()], |r| r.get(0)).expect("rows").map(|r| r.expect("name")).collect();
+            let names: Vec<String> = stmt
+                .query_map(params![stream.topic()], |r| r.get(0))
+                .expect("rows")
+                .map(|r| r.expect("name"))
+                .collect();
             let expected: Vec<String> = columns(stream).iter().map(|c| c.name.to_owned()).collect();
             assert_eq!(names, expected, "raw.{} columns", stream.topic());
         }
@@ -207,7 +263,12 @@ mod tests {
         let path = path.to_str().expect("utf-8");
         drop(DuckDbWarehouse::open(path).expect("first open"));
         let w = DuckDbWarehouse::open(path).expect("second open");
-        let n: i64 = w.conn.query_row("SELECT count(*) FROM raw._schema_migrations", [], |r| r.get(0)).expect("count");
+        let n: i64 = w
+            .conn
+            .query_row("SELECT count(*) FROM raw._schema_migrations", [], |r| {
+                r.get(0)
+            })
+            .expect("count");
         assert_eq!(n, MIGRATIONS.len() as i64);
     }
 
@@ -216,10 +277,20 @@ mod tests {
         let (_dir, mut w) = open_temp();
         let mut batch = RawBatch::new();
         for (i, stream) in Stream::ALL.into_iter().enumerate() {
-            let meta = KafkaMeta { topic: stream.topic(), partition: 1, offset: 10 + i as i64, timestamp_ms: Some(1_767_225_600_500) };
+            let meta = KafkaMeta {
+                topic: stream.topic(),
+                partition: 1,
+                offset: 10 + i as i64,
+                timestamp_ms: Some(1_767_225_600_500),
+            };
             batch.push(stream, &record(stream), &meta, 300);
         }
-        let offsets = vec![OffsetAdvance { topic: "listen_events".into(), partition: 1, previous: None, next_offset: 11 }];
+        let offsets = vec![OffsetAdvance {
+            topic: "listen_events".into(),
+            partition: 1,
+            previous: None,
+            next_offset: 11,
+        }];
         let committed = w.write("g", &batch, &offsets).expect("write");
         assert_eq!(committed.rows, [1, 1, 1, 1]);
         let (zip, name, agent, ts, event_id): (String, String, String, String, String) = w
@@ -232,24 +303,62 @@ mod tests {
         assert_eq!(name, "Zoë");
         assert_eq!(agent, "\"Mozilla/5.0 (Macintosh)\"");
         assert_eq!(ts, "2026-01-01 00:00:00.123");
-        assert_eq!(event_id, "000000000000002a-00000003-l", "derived for records without one");
-        assert_eq!(w.stored_offsets("g").expect("offsets"), vec![PartitionOffset { topic: "listen_events".into(), partition: 1, next_offset: 11 }]);
+        assert_eq!(
+            event_id, "000000000000002a-00000003-l",
+            "derived for records without one"
+        );
+        assert_eq!(
+            w.stored_offsets("g").expect("offsets"),
+            vec![PartitionOffset {
+                topic: "listen_events".into(),
+                partition: 1,
+                next_offset: 11
+            }]
+        );
         assert!(w.stored_offsets("other").expect("offsets").is_empty());
     }
 
     #[test]
     fn offsets_move_forward_and_a_stale_writer_is_fenced() {
         let (_dir, mut w) = open_temp();
-        let o = |previous, n| vec![OffsetAdvance { topic: "t".into(), partition: 0, previous, next_offset: n }];
+        let o = |previous, n| {
+            vec![OffsetAdvance {
+                topic: "t".into(),
+                partition: 0,
+                previous,
+                next_offset: n,
+            }]
+        };
         w.write("g", &RawBatch::new(), &o(None, 5)).expect("first");
-        w.write("g", &RawBatch::new(), &o(Some(5), 9)).expect("second");
-        assert_eq!(w.stored_offsets("g").expect("offsets"), vec![PartitionOffset { topic: "t".into(), partition: 0, next_offset: 9 }]);
+        w.write("g", &RawBatch::new(), &o(Some(5), 9))
+            .expect("second");
+        assert_eq!(
+            w.stored_offsets("g").expect("offsets"),
+            vec![PartitionOffset {
+                topic: "t".into(),
+                partition: 0,
+                next_offset: 9
+            }]
+        );
         // A writer that still believes 5 is stored would duplicate rows: refused, nothing written.
         let mut batch = RawBatch::new();
-        batch.push(Stream::Auth, &record(Stream::Auth), &KafkaMeta { topic: "auth_events", partition: 0, offset: 5, timestamp_ms: None }, 10);
+        batch.push(
+            Stream::Auth,
+            &record(Stream::Auth),
+            &KafkaMeta {
+                topic: "auth_events",
+                partition: 0,
+                offset: 5,
+                timestamp_ms: None,
+            },
+            10,
+        );
         let err = w.write("g", &batch, &o(Some(5), 7)).expect_err("fenced");
         assert!(matches!(err, WarehouseError::Fenced { .. }), "{err}");
-        let rows: i64 = w.conn.query_row("SELECT count(*) FROM raw.auth_events", [], |r| r.get(0)).expect("count");
+        let rows: i64 = w
+            .conn
+            .query_row("SELECT count(*) FROM raw.auth_events", [], |r| r.get(0))
+            .expect("count");
         assert_eq!(rows, 0);
     }
 
@@ -258,7 +367,17 @@ mod tests {
         // The appender writes inside the open transaction: rolling back removes its rows too.
         let (_dir, w) = open_temp();
         let mut batch = RawBatch::new();
-        batch.push(Stream::Auth, &record(Stream::Auth), &KafkaMeta { topic: "auth_events", partition: 0, offset: 1, timestamp_ms: None }, 10);
+        batch.push(
+            Stream::Auth,
+            &record(Stream::Auth),
+            &KafkaMeta {
+                topic: "auth_events",
+                partition: 0,
+                offset: 1,
+                timestamp_ms: None,
+            },
+            10,
+        );
         let mut conn = w.conn.try_clone().expect("clone");
         let tx = conn.transaction().expect("tx");
         for (stream, records) in batch.finish(0).expect("finish") {
@@ -267,7 +386,10 @@ mod tests {
             appender.flush().expect("flush");
         }
         tx.rollback().expect("rollback");
-        let rows: i64 = w.conn.query_row("SELECT count(*) FROM raw.auth_events", [], |r| r.get(0)).expect("count");
+        let rows: i64 = w
+            .conn
+            .query_row("SELECT count(*) FROM raw.auth_events", [], |r| r.get(0))
+            .expect("count");
         assert_eq!(rows, 0);
     }
 }

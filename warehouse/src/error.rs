@@ -3,7 +3,9 @@
 pub enum WarehouseError {
     #[error("warehouse URL {url:?}: {why}")]
     BadUrl { url: String, why: String },
-    #[error("opening DuckDB file {path}: {source}. Is another process (a running consumer, or the duckdb CLI) holding it open?")]
+    #[error(
+        "opening DuckDB file {path}: {source}. Is another process (a running consumer, or the duckdb CLI) holding it open?"
+    )]
     Open {
         path: String,
         #[source]
@@ -27,8 +29,15 @@ pub enum WarehouseError {
     },
     #[error("building the batch: {0}")]
     Batch(String),
-    #[error("{topic}[{partition}] was written by another member since (stored offset {stored:?}, expected {expected:?}); this batch is dropped and re-read")]
-    Fenced { topic: String, partition: i32, stored: Option<i64>, expected: Option<i64> },
+    #[error(
+        "{topic}[{partition}] was written by another member since (stored offset {stored:?}, expected {expected:?}); this batch is dropped and re-read"
+    )]
+    Fenced {
+        topic: String,
+        partition: i32,
+        stored: Option<i64>,
+        expected: Option<i64>,
+    },
     #[error("injected warehouse failure (PLAYLOG_FAULT_WAREHOUSE_WRITES)")]
     Injected,
 }
@@ -37,6 +46,11 @@ impl WarehouseError {
     /// Whether trying the same operation again later can succeed: writes can (a lock, a full disk, an I/O
     /// hiccup); a bad URL or a file that will not open cannot.
     pub fn is_retriable(&self) -> bool {
-        matches!(self, WarehouseError::Write { .. } | WarehouseError::ReadOffsets { .. } | WarehouseError::Injected)
+        matches!(
+            self,
+            WarehouseError::Write { .. }
+                | WarehouseError::ReadOffsets { .. }
+                | WarehouseError::Injected
+        )
     }
 }

@@ -49,16 +49,28 @@ impl Warehouse {
     ///
     /// `duckdb:PATH` (or `duckdb://PATH`) opens or creates an embedded DuckDB file.
     pub fn open(url: &str) -> Result<Warehouse, WarehouseError> {
-        if let Some(path) = url.strip_prefix("duckdb://").or_else(|| url.strip_prefix("duckdb:")) {
+        if let Some(path) = url
+            .strip_prefix("duckdb://")
+            .or_else(|| url.strip_prefix("duckdb:"))
+        {
             if path.is_empty() {
-                return Err(WarehouseError::BadUrl { url: url.to_owned(), why: "no file path after `duckdb:`".into() });
+                return Err(WarehouseError::BadUrl {
+                    url: url.to_owned(),
+                    why: "no file path after `duckdb:`".into(),
+                });
             }
             return Ok(Warehouse::DuckDb(DuckDbWarehouse::open(path)?));
         }
         if url.starts_with("bigquery://") {
-            return Err(WarehouseError::BadUrl { url: url.to_owned(), why: "BigQuery is not supported yet; use duckdb:PATH".into() });
+            return Err(WarehouseError::BadUrl {
+                url: url.to_owned(),
+                why: "BigQuery is not supported yet; use duckdb:PATH".into(),
+            });
         }
-        Err(WarehouseError::BadUrl { url: url.to_owned(), why: "expected duckdb:PATH, for example duckdb:playlog.duckdb".into() })
+        Err(WarehouseError::BadUrl {
+            url: url.to_owned(),
+            why: "expected duckdb:PATH, for example duckdb:playlog.duckdb".into(),
+        })
     }
 
     /// Where the warehouse is, for logs.
@@ -77,7 +89,12 @@ impl Warehouse {
 
     /// Appends the batch's rows and records `offsets` for `group`, atomically.
     /// The batch is left as it was, so that a failed write can be retried with it.
-    pub fn write(&mut self, group: &str, batch: &RawBatch, offsets: &[OffsetAdvance]) -> Result<Committed, WarehouseError> {
+    pub fn write(
+        &mut self,
+        group: &str,
+        batch: &RawBatch,
+        offsets: &[OffsetAdvance],
+    ) -> Result<Committed, WarehouseError> {
         match self {
             Warehouse::DuckDb(w) => w.write(group, batch, offsets),
         }

@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use duckdb::arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder};
+use duckdb::arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+};
 use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
 use playlog_model::{EventRecord, Stream};
@@ -31,7 +34,11 @@ pub struct Column {
 }
 
 const fn col(name: &'static str, kind: Kind, nullable: bool) -> Column {
-    Column { name, kind, nullable }
+    Column {
+        name,
+        kind,
+        nullable,
+    }
 }
 
 const COMMON: [Column; 16] = [
@@ -82,7 +89,12 @@ pub fn columns(stream: Stream) -> Vec<Column> {
         Stream::Auth => &[col("success", Kind::Bool, false)],
         Stream::StatusChange => &[col("auth", Kind::Text, false)],
     };
-    COMMON.iter().chain(extra).chain(META.iter()).copied().collect()
+    COMMON
+        .iter()
+        .chain(extra)
+        .chain(META.iter())
+        .copied()
+        .collect()
 }
 
 /// Where a record came from in Kafka.
@@ -118,7 +130,9 @@ struct Row<'a> {
 
 impl Row<'_> {
     fn next(&mut self) -> &mut Builder {
-        self.builders.next().expect("raw_batch pushes exactly the columns `columns()` lists")
+        self.builders
+            .next()
+            .expect("raw_batch pushes exactly the columns `columns()` lists")
     }
     fn text(&mut self, v: Option<&str>) {
         match self.next() {
@@ -172,11 +186,17 @@ impl TableBuilder {
                 Kind::Bool => Builder::Bool(BooleanBuilder::new()),
             })
             .collect();
-        TableBuilder { stream, builders, rows: 0 }
+        TableBuilder {
+            stream,
+            builders,
+            rows: 0,
+        }
     }
 
     fn push(&mut self, r: &EventRecord, event_id: &str, meta: &KafkaMeta<'_>) {
-        let mut row = Row { builders: self.builders.iter_mut() };
+        let mut row = Row {
+            builders: self.builders.iter_mut(),
+        };
         row.text(Some(event_id));
         row.ts_ms(Some(r.ts));
         row.bigint(Some(r.session_id));
@@ -250,8 +270,13 @@ impl TableBuilder {
                 }
             })
             .collect();
-        arrays.push(Arc::new(TimestampMicrosecondArray::from(vec![loaded_at_ms * 1000; self.rows])));
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| WarehouseError::Batch(e.to_string()))
+        arrays.push(Arc::new(TimestampMicrosecondArray::from(vec![
+            loaded_at_ms
+                * 1000;
+            self.rows
+        ])));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+            .map_err(|e| WarehouseError::Batch(e.to_string()))
     }
 }
 
@@ -271,17 +296,28 @@ impl Default for RawBatch {
 
 impl RawBatch {
     pub fn new() -> RawBatch {
-        RawBatch { tables: Stream::ALL.iter().map(|s| TableBuilder::new(*s)).collect(), bytes: 0, event_times: Vec::new() }
+        RawBatch {
+            tables: Stream::ALL.iter().map(|s| TableBuilder::new(*s)).collect(),
+            bytes: 0,
+            event_times: Vec::new(),
+        }
     }
 
     /// Adds one event. `record_bytes` is the size of the Kafka record, for byte-bounded batches. An event
     /// without `eventId` (eventsim's own JSON) gets the id Playlog's producer would have given it.
-    pub fn push(&mut self, stream: Stream, record: &EventRecord, meta: &KafkaMeta<'_>, record_bytes: usize) {
+    pub fn push(
+        &mut self,
+        stream: Stream,
+        record: &EventRecord,
+        meta: &KafkaMeta<'_>,
+        record_bytes: usize,
+    ) {
         let derived;
         let event_id = match &record.event_id {
             Some(id) => id.as_str(),
             None => {
-                derived = playlog_model::EventId::new(record.session_id, record.item_in_session, stream);
+                derived =
+                    playlog_model::EventId::new(record.session_id, record.item_in_session, stream);
                 derived.as_str()
             }
         };
@@ -316,6 +352,10 @@ impl RawBatch {
 
     /// One Arrow record batch per non-empty table, stamped with the load time.
     pub fn finish(&self, loaded_at_ms: i64) -> Result<Vec<(Stream, RecordBatch)>, WarehouseError> {
-        self.tables.iter().filter(|t| t.rows > 0).map(|t| Ok((t.stream, t.finish(loaded_at_ms)?))).collect()
+        self.tables
+            .iter()
+            .filter(|t| t.rows > 0)
+            .map(|t| Ok((t.stream, t.finish(loaded_at_ms)?)))
+            .collect()
     }
 }
