@@ -72,6 +72,8 @@ struct Position {
     stored: Option<i64>,
     /// The next offset to accept; earlier ones have landed already and are skipped.
     next: i64,
+    /// The last seek back over a gap: to which offset, and when.
+    gap_checked: Option<(i64, Instant)>,
 }
 
 /// One member's mutable state: its partitions and the batch being built.
@@ -87,6 +89,10 @@ struct MemberState {
     paused: bool,
     /// Partitions whose in-memory progress was dropped: seek them back to their stored offsets.
     rewind: bool,
+    /// Seeks the main loop must make (a partition's fetcher got ahead of what has landed).
+    seek_to: Vec<(String, i32, i64)>,
+    /// Each partition's log start offset, from statistics: records below it are gone for good.
+    log_start: HashMap<(String, i32), i64>,
     lag: HashMap<(String, i32), LagClock>,
 }
 
@@ -101,6 +107,8 @@ impl MemberState {
             backoff: Duration::from_millis(100),
             paused: false,
             rewind: false,
+            seek_to: Vec::new(),
+            log_start: HashMap::new(),
             lag: HashMap::new(),
         }
     }
@@ -142,6 +150,9 @@ impl ClientContext for MemberContext {
                     continue;
                 }
                 let key = (topic.clone(), *partition);
+                if p.lo_offset >= 0 {
+                    state.log_start.insert(key.clone(), p.lo_offset);
+                }
                 let Some(position) = state.positions.get(&key).copied() else {
                     continue;
                 };
@@ -195,6 +206,7 @@ impl ConsumerContext for MemberContext {
                         Position {
                             stored: at,
                             next: at.unwrap_or(0),
+                            gap_checked: None,
                         },
                     );
                 }
@@ -425,6 +437,45 @@ impl MemberContext {
             // Already landed (or already in this batch): a redelivery after a seek. Exactly once means skip.
             return Ok(());
         }
+        if offset > position.next {
+            // A gap: the fetcher is ahead of what has landed (a seek that did not take, or a fetch that
+            // started elsewhere). Records are skipped only if the log no longer has them (below its start,
+            // deleted by retention); otherwise go back for them.
+            let missing_from = position.next;
+            let log_start = state
+                .log_start
+                .get(&(topic.to_owned(), partition))
+                .copied()
+                .unwrap_or(0);
+            if log_start <= missing_from {
+                let position = state
+                    .positions
+                    .get_mut(&(topic.to_owned(), partition))
+                    .expect("looked up above");
+                let due = position.gap_checked.is_none_or(|(at, when)| {
+                    at != missing_from || when.elapsed() > Duration::from_secs(1)
+                });
+                if due {
+                    position.gap_checked = Some((missing_from, Instant::now()));
+                    state
+                        .seek_to
+                        .push((topic.to_owned(), partition, missing_from));
+                }
+                return Ok(());
+            }
+            tracing::warn!(
+                topic,
+                partition,
+                from = missing_from,
+                to = offset,
+                log_start,
+                "records deleted from the log before they landed: skipping the gap"
+            );
+        }
+        let Some(position) = state.positions.get_mut(&(topic.to_owned(), partition)) else {
+            return Ok(());
+        };
+        position.gap_checked = None;
         position.next = offset + 1;
         let value = message.payload().unwrap_or_default();
         let shared = &self.shared;
@@ -657,6 +708,35 @@ fn run_member(shared: Arc<Shared>, stop: &AtomicBool) -> Result<(), ConsumeError
             state.paused = false;
             if let Ok(assignment) = consumer.assignment() {
                 let _ = consumer.resume(&assignment);
+            }
+        }
+        // A seek back over a gap that has not shown its effect within a second is made again: no new
+        // record may arrive to notice the gap a second time (the producer may have stopped).
+        let overdue: Vec<(String, i32, i64)> = state
+            .positions
+            .iter()
+            .filter_map(|((t, p), pos)| {
+                pos.gap_checked
+                    .filter(|(_, when)| when.elapsed() > Duration::from_secs(1))
+                    .map(|(at, _)| (t.clone(), *p, at))
+            })
+            .collect();
+        for (topic, partition, at) in overdue {
+            if let Some(p) = state.positions.get_mut(&(topic.clone(), partition)) {
+                p.gap_checked = Some((at, Instant::now()));
+            }
+            state.seek_to.push((topic, partition, at));
+        }
+        for (topic, partition, offset) in std::mem::take(&mut state.seek_to) {
+            if let Err(e) = consumer.seek(
+                &topic,
+                partition,
+                Offset::Offset(offset),
+                Duration::from_secs(5),
+            ) {
+                // Harmless: the gap shows again on the next record, and we try again then.
+                // Tried again within a second, until it takes.
+                tracing::debug!(topic, partition, offset, error = %e, "seeking back over a gap");
             }
         }
         if state.rewind {

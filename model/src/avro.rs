@@ -177,14 +177,7 @@ pub enum DecodeError {
 
 /// Decodes one single-object encoded datum with `apache-avro`, against the schema its fingerprint names.
 pub fn decode(bytes: &[u8]) -> Result<(Stream, EventRecord), DecodeError> {
-    if bytes.len() < HEADER_LEN || bytes[..2] != SINGLE_OBJECT_MARKER {
-        return Err(DecodeError::NotSingleObject);
-    }
-    let fingerprint = &bytes[2..HEADER_LEN];
-    let stream = schemas()
-        .stream_for_fingerprint(fingerprint)
-        .ok_or_else(|| DecodeError::UnknownFingerprint(hex(fingerprint)))?;
-    let mut body = &bytes[HEADER_LEN..];
+    let (stream, mut body) = split_header(bytes)?;
     let value = apache_avro::from_avro_datum(schemas().schema(stream), &mut body, None)
         .map_err(|source| DecodeError::Body { stream, source })?;
     if !body.is_empty() {
@@ -207,17 +200,8 @@ pub fn decode(bytes: &[u8]) -> Result<(Stream, EventRecord), DecodeError> {
 /// path. Strict: every length is bounds-checked, strings must be UTF-8, union branches must exist, and no
 /// byte may be left over. Tests hold it equal to [`decode`] on real events.
 pub fn decode_fast(bytes: &[u8]) -> Result<(Stream, EventRecord), DecodeError> {
-    if bytes.len() < HEADER_LEN || bytes[..2] != SINGLE_OBJECT_MARKER {
-        return Err(DecodeError::NotSingleObject);
-    }
-    let fingerprint = &bytes[2..HEADER_LEN];
-    let stream = schemas()
-        .stream_for_fingerprint(fingerprint)
-        .ok_or_else(|| DecodeError::UnknownFingerprint(hex(fingerprint)))?;
-    let mut r = Reader {
-        buf: &bytes[HEADER_LEN..],
-        stream,
-    };
+    let (stream, body) = split_header(bytes)?;
+    let mut r = Reader { buf: body, stream };
     let event_id = r.string()?;
     let ts = r.long()?;
     let session_id = r.long()?;
@@ -366,6 +350,18 @@ impl Reader<'_> {
             _ => Err(self.malformed("union branch out of range")),
         }
     }
+}
+
+/// The stream a single-object header names, and the body after it.
+fn split_header(bytes: &[u8]) -> Result<(Stream, &[u8]), DecodeError> {
+    if bytes.len() < HEADER_LEN || bytes[..2] != SINGLE_OBJECT_MARKER {
+        return Err(DecodeError::NotSingleObject);
+    }
+    let fingerprint = &bytes[2..HEADER_LEN];
+    let stream = schemas()
+        .stream_for_fingerprint(fingerprint)
+        .ok_or_else(|| DecodeError::UnknownFingerprint(hex(fingerprint)))?;
+    Ok((stream, &bytes[HEADER_LEN..]))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -143,16 +143,11 @@ impl Broker {
         }
     }
 
-    /// Every record of `topic`, across its partitions, as (partition, key, value).
-    pub fn read_all(
-        &self,
-        topic: &str,
-        expected: usize,
-        timeout: Duration,
-    ) -> Vec<(i32, Option<Vec<u8>>, Vec<u8>)> {
+    /// A plain consumer assigned every partition of `topic` from the beginning (no group membership).
+    fn reader(&self, topic: &str, group: &str) -> BaseConsumer {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.address)
-            .set("group.id", "playlog-e2e-reader")
+            .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
             .create()
@@ -174,6 +169,17 @@ impl Broker {
                 .unwrap();
         }
         consumer.assign(&assignment).unwrap();
+        consumer
+    }
+
+    /// Every record of `topic`, across its partitions, as (partition, key, value).
+    pub fn read_all(
+        &self,
+        topic: &str,
+        expected: usize,
+        timeout: Duration,
+    ) -> Vec<(i32, Option<Vec<u8>>, Vec<u8>)> {
+        let consumer = self.reader(topic, "playlog-e2e-reader");
         let mut out = Vec::with_capacity(expected);
         let deadline = Instant::now() + timeout;
         while out.len() < expected && Instant::now() < deadline {
@@ -446,28 +452,7 @@ impl Broker {
         timeout: Duration,
     ) -> Vec<HeaderedRecord> {
         use rdkafka::message::Headers;
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.address)
-            .set("group.id", "playlog-e2e-headers")
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .unwrap();
-        let partitions = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .map(|t| t.partitions().len())
-            .unwrap_or(0);
-        let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions as i32 {
-            assignment
-                .add_partition_offset(topic, p, Offset::Beginning)
-                .unwrap();
-        }
-        consumer.assign(&assignment).unwrap();
+        let consumer = self.reader(topic, "playlog-e2e-headers");
         let mut out = Vec::new();
         let deadline = Instant::now() + timeout;
         while out.len() < expected && Instant::now() < deadline {
