@@ -26,7 +26,7 @@ pub struct LogArgs {
     #[arg(
         long,
         global = true,
-        default_value = "warn,librdkafka=off",
+        default_value = "warn,librdkafka=off,rdkafka::client=off",
         env = "PLAYLOG_LOG"
     )]
     log: String,
