@@ -42,7 +42,7 @@ consumer=$!
 rows=0
 while [ "$rows" -lt "$events" ]; do
   sleep 0.2
-  rows=$(curl -s "http://127.0.0.1:$metrics_port/metrics" | awk '/^playlog_rows_ingested_total/ {s+=$2} END {printf "%d", s}')
+  rows=$( (curl -s "http://127.0.0.1:$metrics_port/metrics" || true) | awk '/^playlog_rows_ingested_total/ {s+=$2} END {printf "%d", s}')
   kill -0 $consumer 2>/dev/null || { cat "$work/consume.log"; exit 1; }
 done
 end=$(date +%s.%N)
