@@ -2,7 +2,7 @@
 //! and rebalances, dead letters, freshness, warehouse failures, and eventsim's own JSON.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use playlog_e2e::*;
 use playlog_model::{EventRecord, Stream};
@@ -655,7 +655,6 @@ fn configuration_errors_are_one_clear_line_and_a_failure_exit() {
     );
     let warehouse = format!("duckdb:{}", scratch.path().join("w.duckdb").display());
     let brokers = format!("127.0.0.1:{}", free_port());
-    let started = Instant::now();
     let unreachable = playlog(
         &[
             "consume",
@@ -679,5 +678,4 @@ fn configuration_errors_are_one_clear_line_and_a_failure_exit() {
         1,
         "{stderr}"
     );
-    let _ = started;
 }
