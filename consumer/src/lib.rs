@@ -5,6 +5,7 @@
 //! in one warehouse transaction; on assignment a member seeks to the offsets the warehouse stored, so the
 //! warehouse, not Kafka, is the source of truth. Kafka offsets are committed afterwards, for lag tooling.
 
+mod catch_up;
 pub mod dead_letter;
 pub mod decode;
 pub mod lag;

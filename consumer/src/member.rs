@@ -21,6 +21,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
+use crate::catch_up::CatchUp;
 use crate::dead_letter::{DeadLetterSink, Origin};
 use crate::decode::decode;
 use crate::lag::LagClock;
@@ -72,8 +73,8 @@ struct Position {
     stored: Option<i64>,
     /// The next offset to accept; earlier ones have landed already and are skipped.
     next: i64,
-    /// The last seek back over a gap: to which offset, and when.
-    gap_checked: Option<(i64, Instant)>,
+    /// Getting the fetcher back to `next` when it skipped ahead or stalled.
+    catch_up: CatchUp,
 }
 
 /// One member's mutable state: its partitions and the batch being built.
@@ -89,10 +90,10 @@ struct MemberState {
     paused: bool,
     /// Partitions whose in-memory progress was dropped: seek them back to their stored offsets.
     rewind: bool,
-    /// Seeks the main loop must make (a partition's fetcher got ahead of what has landed).
-    seek_to: Vec<(String, i32, i64)>,
     /// Each partition's log start offset, from statistics: records below it are gone for good.
     log_start: HashMap<(String, i32), i64>,
+    /// Each partition's high watermark, from statistics (fetch responses: right on every broker).
+    high_watermark: HashMap<(String, i32), i64>,
     lag: HashMap<(String, i32), LagClock>,
 }
 
@@ -107,8 +108,8 @@ impl MemberState {
             backoff: Duration::from_millis(100),
             paused: false,
             rewind: false,
-            seek_to: Vec::new(),
             log_start: HashMap::new(),
+            high_watermark: HashMap::new(),
             lag: HashMap::new(),
         }
     }
@@ -153,6 +154,7 @@ impl ClientContext for MemberContext {
                 if p.lo_offset >= 0 {
                     state.log_start.insert(key.clone(), p.lo_offset);
                 }
+                state.high_watermark.insert(key.clone(), p.hi_offset);
                 let Some(position) = state.positions.get(&key).copied() else {
                     continue;
                 };
@@ -206,7 +208,7 @@ impl ConsumerContext for MemberContext {
                         Position {
                             stored: at,
                             next: at.unwrap_or(0),
-                            gap_checked: None,
+                            catch_up: CatchUp::new(Instant::now()),
                         },
                     );
                 }
@@ -361,27 +363,28 @@ impl MemberContext {
                 next_offset: p.next,
             })
             .collect();
-        let committed =
-            match shared
-                .warehouse()
-                .write(&shared.options.group, &state.batch, &advances)
-            {
-                Ok(c) => c,
-                Err(e @ WarehouseError::Fenced { .. }) => {
-                    tracing::warn!(error = %e, "fenced");
-                    // Another member moved on: take the warehouse's offsets as they are now, and re-read from there.
-                    let stored = self.stored_offsets();
-                    for (key, position) in state.positions.iter_mut() {
-                        position.stored = stored.get(key).copied();
-                    }
-                    state.drop_batch();
-                    return Err(e);
+        // Bound first: a guard held in a match scrutinee lives through the arms, and the fenced arm locks
+        // the warehouse again (a self-deadlock that stalled rebalancing groups).
+        let written = shared
+            .warehouse()
+            .write(&shared.options.group, &state.batch, &advances);
+        let committed = match written {
+            Ok(c) => c,
+            Err(e @ WarehouseError::Fenced { .. }) => {
+                tracing::warn!(error = %e, "fenced");
+                // Another member moved on: take the warehouse's offsets as they are now, and re-read from there.
+                let stored = self.stored_offsets();
+                for (key, position) in state.positions.iter_mut() {
+                    position.stored = stored.get(key).copied();
                 }
-                Err(e) => {
-                    shared.metrics.warehouse_errors.inc();
-                    return Err(e);
-                }
-            };
+                state.drop_batch();
+                return Err(e);
+            }
+            Err(e) => {
+                shared.metrics.warehouse_errors.inc();
+                return Err(e);
+            }
+        };
         let mut commit = TopicPartitionList::new();
         for a in &advances {
             if let Some(p) = state.positions.get_mut(&(a.topic.clone(), a.partition)) {
@@ -435,6 +438,7 @@ impl MemberContext {
         };
         if offset < position.next {
             // Already landed (or already in this batch): a redelivery after a seek. Exactly once means skip.
+            position.catch_up.progressed(Instant::now());
             return Ok(());
         }
         if offset > position.next {
@@ -448,18 +452,8 @@ impl MemberContext {
                 .copied()
                 .unwrap_or(0);
             if log_start <= missing_from {
-                let position = state
-                    .positions
-                    .get_mut(&(topic.to_owned(), partition))
-                    .expect("looked up above");
-                let due = position.gap_checked.is_none_or(|(at, when)| {
-                    at != missing_from || when.elapsed() > Duration::from_secs(1)
-                });
-                if due {
-                    position.gap_checked = Some((missing_from, Instant::now()));
-                    state
-                        .seek_to
-                        .push((topic.to_owned(), partition, missing_from));
+                if let Some(position) = state.positions.get_mut(&(topic.to_owned(), partition)) {
+                    position.catch_up.gap();
                 }
                 return Ok(());
             }
@@ -475,7 +469,7 @@ impl MemberContext {
         let Some(position) = state.positions.get_mut(&(topic.to_owned(), partition)) else {
             return Ok(());
         };
-        position.gap_checked = None;
+        position.catch_up.progressed(Instant::now());
         position.next = offset + 1;
         let value = message.payload().unwrap_or_default();
         let shared = &self.shared;
@@ -710,33 +704,37 @@ fn run_member(shared: Arc<Shared>, stop: &AtomicBool) -> Result<(), ConsumeError
                 let _ = consumer.resume(&assignment);
             }
         }
-        // A seek back over a gap that has not shown its effect within a second is made again: no new
-        // record may arrive to notice the gap a second time (the producer may have stopped).
-        let overdue: Vec<(String, i32, i64)> = state
-            .positions
-            .iter()
-            .filter_map(|((t, p), pos)| {
-                pos.gap_checked
-                    .filter(|(_, when)| when.elapsed() > Duration::from_secs(1))
-                    .map(|(at, _)| (t.clone(), *p, at))
-            })
-            .collect();
-        for (topic, partition, at) in overdue {
-            if let Some(p) = state.positions.get_mut(&(topic.clone(), partition)) {
-                p.gap_checked = Some((at, Instant::now()));
-            }
-            state.seek_to.push((topic, partition, at));
-        }
-        for (topic, partition, offset) in std::mem::take(&mut state.seek_to) {
-            if let Err(e) = consumer.seek(
-                &topic,
-                partition,
-                Offset::Offset(offset),
-                Duration::from_secs(5),
-            ) {
-                // Harmless: the gap shows again on the next record, and we try again then.
-                // Tried again within a second, until it takes.
-                tracing::debug!(topic, partition, offset, error = %e, "seeking back over a gap");
+        // Partitions whose fetcher skipped past the next offset, or went quiet below the high watermark.
+        if !state.paused {
+            let now = Instant::now();
+            let MemberState {
+                positions,
+                log_start,
+                high_watermark,
+                ..
+            } = &mut *state;
+            for ((topic, partition), position) in positions.iter_mut() {
+                let key = (topic.clone(), *partition);
+                let start = log_start.get(&key).copied().unwrap_or(0);
+                let hi = high_watermark.get(&key).copied();
+                if let Some(at) = position.catch_up.due_seek(position.next, hi, start, now) {
+                    tracing::debug!(
+                        topic,
+                        partition,
+                        at,
+                        next = position.next,
+                        "seeking back to catch up"
+                    );
+                    if let Err(e) = consumer.seek(
+                        topic,
+                        *partition,
+                        Offset::Offset(at),
+                        Duration::from_secs(5),
+                    ) {
+                        // Harmless: the next due_seek tries again.
+                        tracing::debug!(topic, partition, at, error = %e, "seeking back");
+                    }
+                }
             }
         }
         if state.rewind {

@@ -203,12 +203,11 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         x ^= x << 17;
         Duration::from_millis(1500 + x % 4000)
     };
-    // One member per process: every restart still rebalances the group (the killed member's session
-    // expires while the new one joins). Two members per process against tansu 0.6 stall intermittently
-    // (see the ignored rebalance test), which is open work.
+    // Two members per process: every kill and restart also rebalances the group (the killed members'
+    // sessions expire while the new ones join).
     let flags = [
         "--members",
-        "1",
+        "2",
         "--flush-interval",
         "100ms",
         "--max-batch-rows",
@@ -254,9 +253,6 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
 }
 
 #[test]
-#[ignore = "intermittent: against tansu 0.6 a member can be assigned partitions another member still consumes \
-            (fencing then refuses the duplicate write, as designed) and one run in three stalled; under \
-            investigation, see the consumer issue's note"]
 fn members_joining_and_leaving_while_producing_lose_and_duplicate_nothing() {
     use playlog_consumer::{ConsumeOptions, Group};
     let _ = tracing_subscriber::fmt()
