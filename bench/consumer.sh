@@ -66,7 +66,7 @@ sleep 3
   --from 2026-06-01 --to 2026-06-03 >"$work/fresh-producer.log" 2>&1 &
 producer=$!
 sleep 60
-kill -INT $producer; wait $producer || true
+kill -INT $producer 2>/dev/null || true; wait $producer || true
 sleep 3
 kill -TERM $consumer; wait $consumer || true
 "$venv/bin/python" - "$work/fresh.duckdb" <<'PY'

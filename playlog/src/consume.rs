@@ -50,7 +50,7 @@ pub struct ConsumeArgs {
     max_batch_bytes: usize,
     /// Flush at the latest this long after a batch's first record (at most 60s, the freshness SLA):
     /// 1s, 250ms, 1m.
-    #[arg(long, env = "PLAYLOG_FLUSH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, env = "PLAYLOG_FLUSH_INTERVAL", default_value = "1s", value_parser = crate::duration_arg::parse_duration)]
     flush_interval: Duration,
     /// Dead-letter topic for records that cannot be decoded.
     #[arg(long, env = "PLAYLOG_DLQ_TOPIC", default_value = "dead_letter_events")]
@@ -67,23 +67,6 @@ pub struct ConsumeArgs {
 }
 
 /// `1s`, `250ms`, `2m`, or plain seconds.
-fn parse_duration(value: &str) -> Result<Duration, String> {
-    let v = value.trim();
-    let (number, unit) = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map_or((v, "s"), |i| v.split_at(i));
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("{value:?} is not a duration: use 1s, 250ms or 1m"))?;
-    let seconds = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("{value:?}: unknown unit {unit:?}; use ms, s or m")),
-    };
-    Ok(Duration::from_secs_f64(seconds))
-}
-
 pub fn run(args: ConsumeArgs) -> Result<()> {
     let mut properties = Vec::new();
     for p in &args.kafka_property {
@@ -130,18 +113,4 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         summary.batches, summary.dead_letters
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_duration("soon").is_err());
-    }
 }

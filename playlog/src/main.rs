@@ -1,10 +1,12 @@
 //! `playlog`: the one user-facing binary. Parses arguments and hands each subcommand to its module.
 
 mod consume;
+mod duration_arg;
 mod logging;
 mod produce;
 mod signals;
 mod time_arg;
+mod vault;
 
 use clap::{Parser, Subcommand};
 
@@ -13,7 +15,7 @@ use clap::{Parser, Subcommand};
     name = "playlog",
     version,
     about = "A real-time event pipeline for music-streaming analytics.",
-    after_help = "Examples:\n  playlog produce --brokers 127.0.0.1:9092 --users 1000 --from 2026-01-01T00:00:00Z --to 2026-01-02T00:00:00Z --seed 7\n  playlog produce --continuous --speed 60 --users 5000\n  playlog produce --output - --max-events 10 --format json\n  playlog consume --brokers 127.0.0.1:9092 --members 2 --warehouse duckdb:playlog.duckdb\n\nEvery flag can also be set by the PLAYLOG_* environment variable that its help names."
+    after_help = "Examples:\n  playlog produce --brokers 127.0.0.1:9092 --users 1000 --from 2026-01-01T00:00:00Z --to 2026-01-02T00:00:00Z --seed 7\n  playlog produce --continuous --speed 60 --users 5000\n  playlog produce --output - --max-events 10 --format json\n  playlog consume --brokers 127.0.0.1:9092 --members 2 --warehouse duckdb:playlog.duckdb\n  playlog vault build --warehouse duckdb:playlog.duckdb\n  playlog check --warehouse duckdb:playlog.duckdb\n\nEvery flag can also be set by the PLAYLOG_* environment variable that its help names."
 )]
 struct Cli {
     #[command(flatten)]
@@ -28,6 +30,10 @@ enum Command {
     Produce(Box<produce::ProduceArgs>),
     /// Land the event topics in raw warehouse tables, exactly once, about a second after each event.
     Consume(Box<consume::ConsumeArgs>),
+    /// Build the Data Vault core and marts from the raw tables, once (build) or continuously (run).
+    Vault(vault::VaultArgs),
+    /// Run data tests over the vault: keys, relationships, hash collisions, reconciliation, freshness.
+    Check(Box<vault::CheckArgs>),
 }
 
 fn main() {
@@ -36,6 +42,8 @@ fn main() {
     let result = match cli.command {
         Command::Produce(args) => produce::run(*args),
         Command::Consume(args) => consume::run(*args),
+        Command::Vault(args) => vault::run(args),
+        Command::Check(args) => vault::check(*args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

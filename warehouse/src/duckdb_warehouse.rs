@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use duckdb::{Connection, params};
 
 use crate::raw_batch::RawBatch;
+use crate::sql::{Rows, SqlSession, Value, sql_error};
 use crate::{Committed, OffsetAdvance, PartitionOffset, WarehouseError};
 
 /// The DDL, numbered and applied once each, in order. Every file is idempotent too (`IF NOT EXISTS`).
@@ -42,6 +43,9 @@ fn take_injected_failure() -> bool {
 pub struct DuckDbWarehouse {
     path: String,
     conn: Connection,
+    /// The last batch's load time: each batch gets a later one, even within a millisecond, so that the
+    /// vault's high-water mark (`_loaded_at > mark`) never misses a batch.
+    last_loaded_at: i64,
 }
 
 impl DuckDbWarehouse {
@@ -53,6 +57,7 @@ impl DuckDbWarehouse {
         let mut warehouse = DuckDbWarehouse {
             path: path.to_owned(),
             conn,
+            last_loaded_at: 0,
         };
         warehouse.migrate()?;
         Ok(warehouse)
@@ -130,7 +135,7 @@ impl DuckDbWarehouse {
         }
         let write = |source| WarehouseError::Write { source };
         let rows = batch.rows_per_stream();
-        let loaded_at = now_ms();
+        let loaded_at = now_ms().max(self.last_loaded_at + 1);
         let tables = batch.finish(loaded_at)?;
         let tx = self.conn.transaction().map_err(write)?;
         // Fencing: every partition must still stand where this writer last saw it.
@@ -181,12 +186,89 @@ impl DuckDbWarehouse {
             }
         }
         tx.commit().map_err(write)?;
+        self.last_loaded_at = loaded_at;
         Ok(Committed { rows, loaded_at })
     }
 
     /// The connection, for tests and tools that query the warehouse.
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+}
+
+impl DuckDbWarehouse {
+    pub fn transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn SqlSession) -> Result<T, WarehouseError>,
+    ) -> Result<T, WarehouseError> {
+        let tx = self.conn.transaction().map_err(|e| sql_error("BEGIN", e))?;
+        let mut session = DuckDbSession { tx: &tx };
+        let value = work(&mut session)?;
+        tx.commit().map_err(|e| sql_error("COMMIT", e))?;
+        Ok(value)
+    }
+}
+
+struct DuckDbSession<'a> {
+    tx: &'a duckdb::Transaction<'a>,
+}
+
+impl SqlSession for DuckDbSession<'_> {
+    fn execute(&mut self, sql: &str) -> Result<usize, WarehouseError> {
+        self.tx.execute(sql, []).map_err(|e| sql_error(sql, e))
+    }
+
+    fn query(&mut self, sql: &str) -> Result<Rows, WarehouseError> {
+        let mut stmt = self.tx.prepare(sql).map_err(|e| sql_error(sql, e))?;
+        let mut rows = stmt.query([]).map_err(|e| sql_error(sql, e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| sql_error(sql, e))? {
+            let columns = row.as_ref().column_count();
+            let mut values = Vec::with_capacity(columns);
+            for i in 0..columns {
+                let value = row.get_ref(i).map_err(|e| sql_error(sql, e))?;
+                values.push(to_value(value));
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+}
+
+fn to_value(value: duckdb::types::ValueRef<'_>) -> Value {
+    use duckdb::types::{TimeUnit, ValueRef as V};
+    let timestamp = |unit: TimeUnit, v: i64| {
+        let micros = match unit {
+            TimeUnit::Second => v * 1_000_000,
+            TimeUnit::Millisecond => v * 1_000,
+            TimeUnit::Microsecond => v,
+            TimeUnit::Nanosecond => v / 1_000,
+        };
+        chrono::DateTime::from_timestamp_micros(micros).map_or(Value::Int(micros), |t| {
+            Value::Text(t.naive_utc().format("%Y-%m-%d %H:%M:%S%.f").to_string())
+        })
+    };
+    match value {
+        V::Null => Value::Null,
+        V::Boolean(b) => Value::Bool(b),
+        V::TinyInt(i) => Value::Int(i.into()),
+        V::SmallInt(i) => Value::Int(i.into()),
+        V::Int(i) => Value::Int(i.into()),
+        V::BigInt(i) => Value::Int(i),
+        V::HugeInt(i) => Value::Int(i as i64),
+        V::UTinyInt(i) => Value::Int(i.into()),
+        V::USmallInt(i) => Value::Int(i.into()),
+        V::UInt(i) => Value::Int(i.into()),
+        V::UBigInt(i) => Value::Int(i as i64),
+        V::Float(f) => Value::Float(f.into()),
+        V::Double(f) => Value::Float(f),
+        V::Decimal(d) => Value::Text(d.to_string()),
+        V::Timestamp(unit, v) => timestamp(unit, v),
+        V::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        V::Blob(b) => Value::Bytes(b.to_vec()),
+        V::Date32(days) => chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163)
+            .map_or(Value::Int(days.into()), |d| Value::Text(d.to_string())),
+        other => Value::Text(format!("{other:?}")),
     }
 }
 

@@ -40,6 +40,8 @@ pub enum WarehouseError {
     },
     #[error("injected warehouse failure (PLAYLOG_FAULT_WAREHOUSE_WRITES)")]
     Injected,
+    #[error("SQL: {0}")]
+    Sql(String),
 }
 
 impl WarehouseError {

@@ -6,10 +6,12 @@
 mod duckdb_warehouse;
 mod error;
 pub mod raw_batch;
+mod sql;
 
 pub use duckdb_warehouse::DuckDbWarehouse;
 pub use error::WarehouseError;
 pub use raw_batch::{KafkaMeta, RawBatch};
+pub use sql::{Rows, SqlSession, Value};
 
 /// The next offset to read in one partition, as a consumer group stored it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,12 @@ pub struct Committed {
     pub rows: [u64; 4],
     /// The batch's load time (`_loaded_at`), epoch milliseconds UTC.
     pub loaded_at: i64,
+}
+
+/// The SQL dialects generated SQL is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    DuckDb,
 }
 
 /// A warehouse, dispatched by a closed enum: two backends, not a plugin market.
@@ -85,6 +93,29 @@ impl Warehouse {
         match self {
             Warehouse::DuckDb(w) => w.stored_offsets(group),
         }
+    }
+
+    /// The SQL dialect this warehouse speaks, for generated SQL.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Warehouse::DuckDb(_) => Dialect::DuckDb,
+        }
+    }
+
+    /// Runs `work` inside one transaction: committed if it returns `Ok`, rolled back otherwise (or if the
+    /// process dies midway).
+    pub fn transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn SqlSession) -> Result<T, WarehouseError>,
+    ) -> Result<T, WarehouseError> {
+        match self {
+            Warehouse::DuckDb(w) => w.transaction(work),
+        }
+    }
+
+    /// Runs one read-only query outside any explicit transaction.
+    pub fn query(&mut self, sql: &str) -> Result<Rows, WarehouseError> {
+        self.transaction(|s| s.query(sql))
     }
 
     /// Appends the batch's rows and records `offsets` for `group`, atomically.

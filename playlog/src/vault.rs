@@ -1,0 +1,168 @@
+//! `playlog vault build|run` and `playlog check`: the Data Vault core and marts, and data tests over them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use playlog_vault::{Model, RunReport};
+use playlog_warehouse::Warehouse;
+
+#[derive(Debug, Args)]
+pub struct WarehouseArgs {
+    /// Warehouse URL: duckdb:PATH.
+    #[arg(
+        long,
+        env = "PLAYLOG_WAREHOUSE",
+        default_value = "duckdb:playlog.duckdb"
+    )]
+    warehouse: String,
+    /// The vault model (TOML); the one shipped in schemas/vault/model.toml by default.
+    #[arg(long, env = "PLAYLOG_VAULT_MODEL")]
+    model: Option<std::path::PathBuf>,
+}
+
+impl WarehouseArgs {
+    fn open(&self) -> Result<(Warehouse, Model)> {
+        let model = match &self.model {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the vault model {}", path.display()))?;
+                Model::parse(&text, &path.display().to_string())?
+            }
+            None => Model::parse(playlog_vault::DEFAULT_MODEL, "schemas/vault/model.toml")?,
+        };
+        let warehouse = Warehouse::open(&self.warehouse)?;
+        Ok((warehouse, model))
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  # Once, after consuming into playlog.duckdb:
+  playlog vault build
+  # Continuously, every minute (each run takes only the rows loaded since the last one):
+  playlog vault run --every 60s --warehouse duckdb:playlog.duckdb
+  # Then:
+  duckdb playlog.duckdb \"SELECT * FROM marts.top_songs_daily ORDER BY date DESC, rank LIMIT 10\"")]
+pub struct VaultArgs {
+    #[command(subcommand)]
+    command: VaultCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum VaultCommand {
+    /// Load the raw rows loaded since the last run into the vault and marts, once.
+    Build {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+    },
+    /// Run the vault load repeatedly until Ctrl-C.
+    Run {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        /// Time between the starts of two runs: 10s, 1m.
+        #[arg(long, env = "PLAYLOG_VAULT_EVERY", default_value = "60s", value_parser = crate::duration_arg::parse_duration)]
+        every: Duration,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  playlog check
+  playlog check --warehouse duckdb:/data/playlog.duckdb --max-age 24h")]
+pub struct CheckArgs {
+    #[command(flatten)]
+    warehouse: WarehouseArgs,
+    /// Fail the freshness test if the newest raw load is older than this: 15m, 1h, 24h.
+    #[arg(long, env = "PLAYLOG_CHECK_MAX_AGE", default_value = "1h", value_parser = crate::duration_arg::parse_duration)]
+    max_age: Duration,
+}
+
+fn print_report(report: &RunReport) {
+    if report.staged.is_empty() {
+        eprintln!(
+            "vault: no new raw rows; nothing changed ({:.2} s)",
+            report.seconds
+        );
+        return;
+    }
+    let staged: Vec<String> = report
+        .staged
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    eprintln!(
+        "vault: {} new raw rows ({}) in {:.2} s; {} vault rows added",
+        report.staged_rows(),
+        staged.join(", "),
+        report.seconds,
+        report.vault_rows()
+    );
+    for (table, n) in &report.changed {
+        if *n > 0 {
+            eprintln!("  {table:<36} {n:>10}");
+        }
+    }
+}
+
+pub fn run(args: VaultArgs) -> Result<()> {
+    match args.command {
+        VaultCommand::Build { warehouse } => {
+            let (mut w, model) = warehouse.open()?;
+            let report = playlog_vault::run(&mut w, &model)?;
+            print_report(&report);
+            Ok(())
+        }
+        VaultCommand::Run { warehouse, every } => {
+            if every.is_zero() {
+                bail!("--every must be positive, for example 60s");
+            }
+            let (mut w, model) = warehouse.open()?;
+            let stop = Arc::new(AtomicBool::new(false));
+            crate::signals::stop_on_signals(stop.clone())?;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                match playlog_vault::run(&mut w, &model) {
+                    Ok(report) => print_report(&report),
+                    // A failed run commits nothing; the next one retries the same rows.
+                    Err(e) => eprintln!("vault: run failed, retrying at the next one: {e}"),
+                }
+                while !stop.load(Ordering::Relaxed) && started.elapsed() < every {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn check(args: CheckArgs) -> Result<()> {
+    let (mut w, model) = args.warehouse.open()?;
+    let results = playlog_vault::check(&mut w, &model, args.max_age)?;
+    let failed = results.iter().filter(|r| !r.passed()).count();
+    for r in &results {
+        let status = if r.passed() { "PASS" } else { "FAIL" };
+        println!(
+            "{status}  {:<16} {:<22} {:<48} {}",
+            r.name,
+            r.table,
+            r.detail,
+            if r.passed() {
+                String::new()
+            } else {
+                format!("{} offending rows", r.failures)
+            }
+        );
+    }
+    println!(
+        "{} checks, {} passed, {failed} failed",
+        results.len(),
+        results.len() - failed
+    );
+    if failed > 0 {
+        bail!("{failed} data checks failed");
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! `playlog check`: data tests over the vault, in the spirit of dbt tests. Each test counts offending rows;
+//! zero passes.
+
+use std::time::Duration;
+
+use playlog_warehouse::{SqlSession, Value, WarehouseError};
+
+use crate::dialect::Sql;
+use crate::model::Model;
+
+/// One data test's outcome.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub name: String,
+    pub table: String,
+    /// Offending rows (0 passes).
+    pub failures: i64,
+    pub detail: String,
+}
+
+impl CheckResult {
+    pub fn passed(&self) -> bool {
+        self.failures == 0
+    }
+}
+
+struct Test {
+    name: &'static str,
+    table: String,
+    query: String,
+    detail: String,
+}
+
+fn tests(model: &Model, sql: Sql, max_age: Duration) -> Vec<Test> {
+    let v = |t: &str| sql.table("vault", t);
+    let mut out = Vec::new();
+    let mut keyed: Vec<(String, String)> = Vec::new();
+    keyed.extend(model.hubs.iter().map(|h| (h.name.clone(), h.key.clone())));
+    keyed.extend(model.links.iter().map(|l| (l.name.clone(), l.key.clone())));
+    keyed.extend(
+        model
+            .transactional_links
+            .iter()
+            .map(|t| (t.name.clone(), t.key.clone())),
+    );
+    for (table, key) in &keyed {
+        out.push(Test {
+            name: "unique_key",
+            table: table.clone(),
+            query: format!("SELECT COUNT(*) - COUNT(DISTINCT {key}) FROM {}", v(table)),
+            detail: format!("{key} is unique"),
+        });
+        out.push(Test {
+            name: "not_null_key",
+            table: table.clone(),
+            query: format!("SELECT COUNT(*) FROM {} WHERE {key} IS NULL", v(table)),
+            detail: format!("{key} is never NULL"),
+        });
+    }
+    // Referential integrity: every hub key in a link, transactional link or satellite exists in its hub.
+    let mut references: Vec<(String, String)> = Vec::new();
+    for l in &model.links {
+        references.extend(l.hubs.iter().map(|h| (l.name.clone(), h.clone())));
+    }
+    for t in &model.transactional_links {
+        references.extend(t.hubs.iter().map(|h| (t.name.clone(), h.clone())));
+    }
+    for s in &model.satellites {
+        references.push((s.name.clone(), s.parent.clone()));
+    }
+    for (table, hub_name) in references {
+        let Some(hub) = model.hub(&hub_name) else {
+            continue;
+        };
+        out.push(Test {
+            name: "relationships",
+            table: table.clone(),
+            query: format!(
+                "SELECT COUNT(*) FROM {} x WHERE NOT EXISTS (SELECT 1 FROM {} h WHERE h.{k} = x.{k})",
+                v(&table),
+                v(&hub.name),
+                k = hub.key
+            ),
+            detail: format!("every {} is in {}", hub.key, hub.name),
+        });
+    }
+    // Hash collisions: one key for two different (standardised) business keys anywhere in the raw data.
+    for hub in &model.hubs {
+        let bks: Vec<&str> = hub.business_keys.iter().map(String::as_str).collect();
+        let standardised: Vec<String> = bks
+            .iter()
+            .map(|b| format!("COALESCE({}, '^^')", sql.standardise(b)))
+            .collect();
+        let per_source: Vec<String> = hub
+            .sources
+            .iter()
+            .map(|s| {
+                format!(
+                    "SELECT {hk} AS hk, CONCAT_WS('||', {std}) AS bk FROM {raw} WHERE {hk} IS NOT NULL",
+                    hk = sql.hash_key(&bks),
+                    std = standardised.join(", "),
+                    raw = sql.table("raw", &model.sources[s].table),
+                )
+            })
+            .collect();
+        out.push(Test {
+            name: "hash_collision",
+            table: hub.name.clone(),
+            query: format!(
+                "SELECT COUNT(*) FROM (SELECT hk FROM (SELECT DISTINCT hk, bk FROM ({})) d GROUP BY hk HAVING COUNT(*) > 1) c",
+                per_source.join(" UNION ALL ")
+            ),
+            detail: format!("{} never maps two business keys", hub.key),
+        });
+    }
+    // Reconciliation: every raw event the vault has been through is in its transactional link.
+    for t in &model.transactional_links {
+        let source = &model.sources[&t.source];
+        out.push(Test {
+            name: "reconciliation",
+            table: t.name.clone(),
+            query: format!(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT event_id FROM {raw} r
+                   WHERE r._loaded_at <= (SELECT COALESCE(MAX(loaded_through), {begin}) FROM {runs} WHERE source = {src})) e
+                 WHERE NOT EXISTS (SELECT 1 FROM {nhl} n WHERE n.{key} = {ek})",
+                raw = sql.table("raw", &source.table),
+                begin = sql.beginning_of_time(),
+                runs = v("_runs"),
+                src = sql.string(&t.source),
+                nhl = v(&t.name),
+                key = t.key,
+                ek = sql.hash_key(&["e.event_id"]),
+            ),
+            detail: format!("every event of raw.{} is in {}", source.table, t.name),
+        });
+    }
+    // Accepted values.
+    for t in &model.transactional_links {
+        for (column, accepted) in [
+            ("level", "'free', 'paid'"),
+            ("from_level", "'free', 'paid'"),
+            ("to_level", "'free', 'paid'"),
+            ("auth", "'Logged In', 'Logged Out', 'Guest', 'Cancelled'"),
+        ] {
+            if t.payload.iter().any(|p| p == column) {
+                out.push(Test {
+                    name: "accepted_values",
+                    table: t.name.clone(),
+                    query: format!("SELECT COUNT(*) FROM {} WHERE {column} IS NULL OR {column} NOT IN ({accepted})", v(&t.name)),
+                    detail: format!("{column} in ({accepted})"),
+                });
+            }
+        }
+    }
+    // Freshness: the newest load, across the raw tables.
+    let newest: Vec<String> = model
+        .sources
+        .values()
+        .map(|s| {
+            format!(
+                "SELECT MAX(_loaded_at) AS l FROM {}",
+                sql.table("raw", &s.table)
+            )
+        })
+        .collect();
+    out.push(Test {
+        name: "freshness",
+        table: "raw.*".into(),
+        query: format!(
+            "SELECT CASE WHEN MAX(l) IS NULL OR {age} > {secs} THEN 1 ELSE 0 END FROM ({}) n",
+            newest.join(" UNION ALL "),
+            age = sql.seconds_between("MAX(l)", "CAST(now() AS TIMESTAMP)"),
+            secs = max_age.as_secs(),
+        ),
+        detail: format!("newest _loaded_at within {}s", max_age.as_secs()),
+    });
+    out
+}
+
+/// Runs every data test.
+pub fn run_checks(
+    s: &mut dyn SqlSession,
+    model: &Model,
+    sql: Sql,
+    max_age: Duration,
+) -> Result<Vec<CheckResult>, WarehouseError> {
+    let mut results = Vec::new();
+    for test in tests(model, sql, max_age) {
+        let rows = s.query(&test.query)?;
+        let failures = rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        results.push(CheckResult {
+            name: test.name.to_owned(),
+            table: test.table,
+            failures,
+            detail: test.detail,
+        });
+    }
+    Ok(results)
+}
