@@ -76,7 +76,7 @@ impl Core<'_> {
         s.execute(&sql.create_schema("vault"))?;
         s.execute(&format!(
             "CREATE TABLE IF NOT EXISTS {} (run_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL, \
-             loaded_through TIMESTAMP NOT NULL, rows BIGINT NOT NULL, seconds DOUBLE NOT NULL)",
+             loaded_through TIMESTAMP NOT NULL, max_ts TIMESTAMP NOT NULL, rows BIGINT NOT NULL, seconds DOUBLE NOT NULL)",
             sql.table("vault", "_runs")
         ))?;
         for source in self.model.sources.keys() {
@@ -327,12 +327,15 @@ impl Core<'_> {
     /// stored change points of the same keys; a row is a change point when its hashdiff differs from the one
     /// before it. When observations arrive late (older than a key's newest stored change point), the key's
     /// older raw observations since then are replayed too, so that a late change inside an interval is
-    /// followed by the value the later observations showed (A→late B→A).
+    /// followed by the value the later observations showed (A→late B→A). "Late" is judged against the
+    /// newest event time of earlier runs (`event_marks`), per source: unchanged observations are not stored,
+    /// so a key's own newest observation is not known without reading raw.
     pub fn load_satellite(
         &self,
         s: &mut dyn SqlSession,
         sat: &Satellite,
         marks: &BTreeMap<String, String>,
+        event_marks: &BTreeMap<String, String>,
     ) -> Result<usize, WarehouseError> {
         let sql = self.sql;
         let table = sql.table("vault", &sat.name);
@@ -355,32 +358,51 @@ impl Core<'_> {
         );
         let stored_table = sql.temp_table(&format!("stored_{}", sat.name));
         s.execute(&sql.create_temp_as(&stored_table, &stored))?;
-        // Late keys: an observation older than the key's newest stored change point.
-        let late = s.query(&format!(
-            "SELECT CAST(min(o.effective_from) AS VARCHAR) FROM {obs} o \
-             JOIN (SELECT hk, max(effective_from) AS last FROM {stored_table} GROUP BY hk) k ON k.hk = o.hk \
-             WHERE o.effective_from < k.last"
-        ))?;
-        let late_since = late
-            .first()
-            .and_then(|r| r.first())
-            .filter(|v| !matches!(v, playlog_warehouse::Value::Null));
-        if let Some(since) = late_since {
-            let since = sql.timestamp(&since.to_string());
-            let raw_of = |src: &str| {
-                let mark = marks
-                    .get(src)
-                    .cloned()
-                    .unwrap_or_else(|| sql.beginning_of_time());
-                format!(
-                    "({}) WHERE {parent} IN (SELECT hk FROM {obs})",
-                    self.stage_select(src, &format!("r._loaded_at <= {mark} AND r.ts >= {since}"))
-                )
-            };
-            let replay = self.satellite_observations(sat, &|src| raw_of(src));
-            s.execute(&format!(
-                "INSERT INTO {obs} BY NAME SELECT * FROM ({replay})"
+        // Late observations: older than the newest event time that earlier runs saw in the same sources.
+        let watermarks: Vec<&String> = sat
+            .feeds()
+            .iter()
+            .filter_map(|f| event_marks.get(f.source))
+            .collect();
+        if !watermarks.is_empty() {
+            let watermark = watermarks
+                .iter()
+                .map(|w| w.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let late_keys = sql.temp_table(&format!("late_{}", sat.name));
+            s.execute(&sql.create_temp_as(
+                &late_keys,
+                &format!("SELECT hk, MIN(effective_from) AS since FROM {obs} WHERE effective_from < GREATEST({watermark}) GROUP BY hk"),
             ))?;
+            let late = s.query(&format!(
+                "SELECT CAST(MIN(since) AS VARCHAR) FROM {late_keys}"
+            ))?;
+            let late_since = late
+                .first()
+                .and_then(|r| r.first())
+                .filter(|v| !matches!(v, playlog_warehouse::Value::Null));
+            if let Some(since) = late_since {
+                let since = sql.timestamp(&since.to_string());
+                let raw_of = |src: &str| {
+                    let mark = marks
+                        .get(src)
+                        .cloned()
+                        .unwrap_or_else(|| sql.beginning_of_time());
+                    format!(
+                        "(SELECT * FROM ({}) x WHERE {parent} IN (SELECT hk FROM {late_keys}))",
+                        self.stage_select(
+                            src,
+                            &format!("r._loaded_at <= {mark} AND r.ts >= {since}")
+                        )
+                    )
+                };
+                let replay = self.satellite_observations(sat, &|src| raw_of(src));
+                s.execute(&format!(
+                    "INSERT INTO {obs} BY NAME SELECT * FROM ({replay}) o \
+                     WHERE o.effective_from >= (SELECT since FROM {late_keys} l WHERE l.hk = o.hk)"
+                ))?;
+            }
         }
         let new = self.new_table(&sat.name);
         s.execute(&sql.create_temp_as(

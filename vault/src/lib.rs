@@ -56,19 +56,18 @@ pub fn run(warehouse: &mut Warehouse, model: &Model) -> Result<RunReport, Wareho
         core.create_tables(s)?;
         marts.create_tables(s)?;
         let mut report = RunReport::default();
-        let marks: BTreeMap<String, String> = s
-            .query(&format!(
-                "SELECT source, CAST(MAX(loaded_through) AS VARCHAR) FROM {} GROUP BY source",
-                sql.table("vault", "_runs")
-            ))?
-            .into_iter()
-            .filter_map(|r| match r.as_slice() {
-                [Value::Text(source), Value::Text(mark)] => {
-                    Some((source.clone(), sql.timestamp(mark)))
-                }
-                _ => None,
-            })
-            .collect();
+        let previous = s.query(&format!(
+            "SELECT source, CAST(MAX(loaded_through) AS VARCHAR), CAST(MAX(max_ts) AS VARCHAR) FROM {} GROUP BY source",
+            sql.table("vault", "_runs")
+        ))?;
+        let mut marks = BTreeMap::new();
+        let mut event_marks = BTreeMap::new();
+        for row in previous {
+            if let [Value::Text(source), Value::Text(loaded), Value::Text(ts)] = row.as_slice() {
+                marks.insert(source.clone(), sql.timestamp(loaded));
+                event_marks.insert(source.clone(), sql.timestamp(ts));
+            }
+        }
         let mut staged = BTreeMap::new();
         for source in model.sources.keys() {
             let after = marks
@@ -103,17 +102,18 @@ pub fn run(warehouse: &mut Warehouse, model: &Model) -> Result<RunReport, Wareho
         for sat in &model.satellites {
             report.changed.push((
                 format!("vault.{}", sat.name),
-                core.load_satellite(s, sat, &marks)?,
+                core.load_satellite(s, sat, &marks, &event_marks)?,
             ));
         }
         report.changed.extend(marts.update(s)?);
         let seconds = started.elapsed().as_secs_f64();
         for (source, st) in &staged {
             s.execute(&format!(
-                "INSERT INTO {} VALUES (CAST(now() AS TIMESTAMP), {}, {}, {}, {seconds})",
+                "INSERT INTO {} VALUES (CAST(now() AS TIMESTAMP), {}, {}, {}, {}, {seconds})",
                 sql.table("vault", "_runs"),
                 sql.string(source),
                 st.max_loaded_at,
+                st.max_ts,
                 st.rows
             ))?;
         }
