@@ -23,7 +23,7 @@ impl Marts {
         self.sql.table("vault", name)
     }
 
-    fn new(&self, name: &str) -> String {
+    fn added(&self, name: &str) -> String {
         self.sql.temp_table(&format!("new_{name}"))
     }
 
@@ -151,8 +151,8 @@ impl Marts {
                     {length} AS length_seconds, m.items, m.listens
              FROM merged m JOIN {hub_session} se ON se.session_hk = m.session_hk
              JOIN {hub_user} u ON u.user_hk = m.user_hk",
-            new_pv = self.new("nhl_page_view"),
-            new_l = self.new("nhl_listen"),
+            new_pv = self.added("nhl_page_view"),
+            new_l = self.added("nhl_listen"),
             sessions = self.t("sessions"),
             date = sql.date_of("m.started_at"),
             length = sql.seconds_between("m.started_at", "m.ended_at"),
@@ -208,7 +208,7 @@ impl Marts {
         let user_sats = ["sat_user_profile", "sat_user_location", "sat_user_level"];
         let union: Vec<String> = user_sats
             .iter()
-            .map(|t| format!("SELECT hk, effective_from FROM {}", self.new(t)))
+            .map(|t| format!("SELECT hk, effective_from FROM {}", self.added(t)))
             .collect();
         s.execute(&sql.create_temp_as(
             &since,
@@ -237,7 +237,7 @@ impl Marts {
             }
             None => String::new(),
         };
-        let new_listens = self.new("nhl_listen");
+        let new_listens = self.added("nhl_listen");
         let inserted = s.execute(&format!(
             "INSERT INTO {listens} BY NAME {}",
             self.listens_select(&format!(
@@ -266,9 +266,9 @@ impl Marts {
                SELECT {d_ts} AS d FROM {new_pv} UNION ALL SELECT {d_ts} FROM {new_l} UNION ALL SELECT {d_ts} FROM {new_sc}
                UNION ALL SELECT date FROM {listens} WHERE {rebuilt}) x ORDER BY 1",
             d_ts = sql.date_of("ts"),
-            new_pv = self.new("nhl_page_view"),
+            new_pv = self.added("nhl_page_view"),
             new_l = new_listens,
-            new_sc = self.new("nhl_status_change"),
+            new_sc = self.added("nhl_status_change"),
             rebuilt = match &rebuild_from {
                 Some(from) => format!(
                     "ts >= {} AND EXISTS (SELECT 1 FROM {since} c WHERE c.user_hk = {listens}.user_hk AND {listens}.ts >= c.since)",
