@@ -151,10 +151,14 @@ impl Core<'_> {
         link.sources
             .iter()
             .map(|s| {
+                // One row per distinct combination before hashing: hashing is the costly part.
                 format!(
-                    "SELECT {lk} AS {key}, {hub_keys}{AUDIT} FROM {stage}",
+                    "SELECT {lk} AS {key}, {hub_keys}load_date, record_source FROM (
+                       SELECT {hub_keys}{bk_list}, MIN(load_date) AS load_date, MIN(record_source) AS record_source
+                       FROM {stage} GROUP BY {hub_keys}{bk_list}) g",
                     lk = self.sql.hash_key(&bks),
                     key = link.key,
+                    bk_list = bks.join(", "),
                     stage = self.stage_table(s),
                 )
             })
@@ -180,27 +184,36 @@ impl Core<'_> {
 
     /// A satellite's observations in the staged rows (or, for late keys, in older raw rows).
     fn satellite_observations(&self, sat: &Satellite, table_of: &dyn Fn(&str) -> String) -> String {
+        format!(
+            "SELECT *, {hd} AS hashdiff FROM ({obs}) u",
+            hd = self
+                .sql
+                .hashdiff(&sat.payload.iter().map(String::as_str).collect::<Vec<_>>()),
+            obs = self.satellite_observations_unhashed(sat, table_of)
+        )
+    }
+
+    /// Observations with payload columns under the satellite's names, before hashing (hashing is the costly
+    /// part, so it is done only on the rows that can be change points).
+    fn satellite_observations_unhashed(
+        &self,
+        sat: &Satellite,
+        table_of: &dyn Fn(&str) -> String,
+    ) -> String {
         let sql = self.sql;
         let parent = self.model.hub(&sat.parent).map_or("", |h| h.key.as_str());
         sat.feeds()
             .iter()
             .enumerate()
             .map(|(priority, feed)| {
-                let mapped: Vec<&str> = feed.columns.iter().map(|(_, from)| *from).collect();
-                // The hashdiff sorts by the satellite's column names, whatever feeds them.
-                let mut by_name = feed.columns.clone();
-                by_name.sort_unstable();
-                let hashed: Vec<&str> = by_name.iter().map(|(_, from)| *from).collect();
                 let payload: String = feed
                     .columns
                     .iter()
                     .map(|(name, from)| format!("{from} AS {name}, "))
                     .collect();
-                let _ = mapped;
                 format!(
-                    "SELECT {parent} AS hk, {hd} AS hashdiff, {payload}{from_ts} AS effective_from, {AUDIT}, {priority} AS priority \
+                    "SELECT {parent} AS hk, {payload}{from_ts} AS effective_from, {AUDIT}, {priority} AS priority \
                      FROM {table} WHERE {parent} <> {ghost}",
-                    hd = sql.hashdiff_mapped(&hashed),
                     from_ts = sql.plus_ms("ts", feed.effective_after_ms),
                     table = table_of(feed.source),
                     ghost = sql.ghost_key(),
@@ -343,12 +356,43 @@ impl Core<'_> {
         let from_col = Self::from_column(sat);
         let payload = sat.payload.join(", ");
         let obs = sql.temp_table(&format!("obs_{}", sat.name));
-        let staged_obs = self.satellite_observations(sat, &|src| self.stage_table(src));
+        let unhashed = sql.temp_table(&format!("unhashed_{}", sat.name));
+        s.execute(&sql.create_temp_as(
+            &unhashed,
+            &self.satellite_observations_unhashed(sat, &|src| self.stage_table(src)),
+        ))?;
+        // A key whose staged observations all carry one payload, none older than what earlier runs saw
+        // (not late), can only change at its first observation: keep just that one. Most keys are like this.
+        let watermark = {
+            let marks: Vec<&str> = sat
+                .feeds()
+                .iter()
+                .filter_map(|f| event_marks.get(f.source).map(String::as_str))
+                .collect();
+            if marks.is_empty() {
+                sql.beginning_of_time()
+            } else {
+                format!("GREATEST({})", marks.join(", "))
+            }
+        };
+        let steady = sql.temp_table(&format!("steady_{}", sat.name));
+        s.execute(&sql.create_temp_as(
+            &steady,
+            &format!(
+                "SELECT hk FROM (SELECT hk, {payload}, MIN(effective_from) AS first_seen FROM {unhashed} GROUP BY hk, {payload}) p \
+                 GROUP BY hk HAVING COUNT(*) = 1 AND MIN(first_seen) >= {watermark}"
+            ),
+        ))?;
         s.execute(&sql.create_temp_as(
             &obs,
             &format!(
-                "SELECT * FROM ({staged_obs}) o \
-                 QUALIFY row_number() OVER (PARTITION BY hk, effective_from, hashdiff ORDER BY load_date, priority) = 1"
+                "SELECT *, {hd} AS hashdiff FROM (
+                   SELECT * FROM {unhashed} WHERE hk NOT IN (SELECT hk FROM {steady})
+                   UNION ALL
+                   SELECT * FROM (SELECT * FROM {unhashed} WHERE hk IN (SELECT hk FROM {steady})
+                                  QUALIFY row_number() OVER (PARTITION BY hk ORDER BY effective_from, priority) = 1) f) o
+                 QUALIFY row_number() OVER (PARTITION BY hk, effective_from, hashdiff ORDER BY load_date, priority) = 1",
+                hd = sql.hashdiff(&sat.payload.iter().map(String::as_str).collect::<Vec<_>>()),
             ),
         ))?;
         let stored = format!(

@@ -15,7 +15,7 @@ pub mod model;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use playlog_warehouse::{Value, Warehouse, WarehouseError};
+use playlog_warehouse::{SqlSession, Value, Warehouse, WarehouseError};
 
 pub use check::CheckResult;
 pub use dialect::Sql;
@@ -52,7 +52,11 @@ pub fn run(warehouse: &mut Warehouse, model: &Model) -> Result<RunReport, Wareho
     let sql = Sql::new(warehouse.dialect());
     let core = core::Core { model, sql };
     let marts = marts::Marts { sql };
-    let mut report = warehouse.transaction(|s| {
+    let mut report = warehouse.transaction(|session| {
+        let s = &mut Timed(session);
+        for setting in sql.session_settings() {
+            s.execute(setting)?;
+        }
         core.create_tables(s)?;
         marts.create_tables(s)?;
         let mut report = RunReport::default();
@@ -121,6 +125,39 @@ pub fn run(warehouse: &mut Warehouse, model: &Model) -> Result<RunReport, Wareho
     })?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Logs each statement's time at debug level (`PLAYLOG_LOG=playlog_vault=debug`): where a run's time goes.
+struct Timed<'a>(&'a mut dyn SqlSession);
+
+impl Timed<'_> {
+    fn timed<T>(&mut self, sql: &str, f: impl FnOnce(&mut dyn SqlSession) -> T) -> T {
+        let started = Instant::now();
+        let out = f(&mut *self.0);
+        let head: String = sql
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(100)
+            .collect();
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            sql = head,
+            "vault statement"
+        );
+        out
+    }
+}
+
+impl SqlSession for Timed<'_> {
+    fn execute(&mut self, sql: &str) -> Result<usize, WarehouseError> {
+        self.timed(sql, |s| s.execute(sql))
+    }
+
+    fn query(&mut self, sql: &str) -> Result<playlog_warehouse::Rows, WarehouseError> {
+        self.timed(sql, |s| s.query(sql))
+    }
 }
 
 /// Runs the data tests; `max_age` bounds how old the newest raw load may be.

@@ -222,27 +222,42 @@ impl Marts {
             &format!("SELECT CAST(MIN(since) AS VARCHAR) FROM {since}"),
         )?;
         let listens = self.t("listens");
-        let rebuild = match &rebuild_from {
-            Some(from) => {
-                let from = sql.timestamp(from);
-                let affected = format!(
-                    "ts >= {from} AND EXISTS (SELECT 1 FROM {since} c WHERE c.user_hk = {{t}}.user_hk AND {{t}}.ts >= c.since)"
-                );
-                let deleted = s.execute(&format!(
-                    "DELETE FROM {listens} WHERE {}",
-                    affected.replace("{t}", &listens)
-                ))?;
-                changed.push(("marts.listens (rebuilt)".to_owned(), deleted));
-                format!(" OR ({})", affected.replace("{t}", "n"))
-            }
+        let new_listens = self.added("nhl_listen");
+        // The plays to (re)write: this run's new ones, and those of changed users since their change.
+        let targets = sql.temp_table("listens_to_write");
+        let rebuilt = match &rebuild_from {
+            Some(from) => format!(
+                " UNION SELECT n.listen_hk, n.ts FROM {nhl} n JOIN {since} c ON c.user_hk = n.user_hk AND n.ts >= c.since \
+                 WHERE n.ts >= {from}",
+                nhl = self.v("nhl_listen"),
+                from = sql.timestamp(from),
+            ),
             None => String::new(),
         };
-        let new_listens = self.added("nhl_listen");
+        s.execute(&sql.create_temp_as(
+            &targets,
+            &format!("SELECT listen_hk, ts FROM {new_listens}{rebuilt}"),
+        ))?;
+        let range = s.query(&format!(
+            "SELECT CAST(MIN(ts) AS VARCHAR), CAST(MAX(ts) AS VARCHAR) FROM {targets}"
+        ))?;
+        let (lo, hi) = match range.first().map(Vec::as_slice) {
+            Some([Value::Text(lo), Value::Text(hi)]) => (sql.timestamp(lo), sql.timestamp(hi)),
+            _ => (sql.end_of_time(), sql.beginning_of_time()),
+        };
+        let in_targets =
+            format!("ts BETWEEN {lo} AND {hi} AND listen_hk IN (SELECT listen_hk FROM {targets})");
+        if rebuild_from.is_some() {
+            let deleted = s.execute(&format!("DELETE FROM {listens} WHERE {in_targets}"))?;
+            changed.push(("marts.listens (rebuilt)".to_owned(), deleted));
+        }
         let inserted = s.execute(&format!(
             "INSERT INTO {listens} BY NAME {}",
-            self.listens_select(&format!(
-                "n.listen_hk IN (SELECT listen_hk FROM {new_listens}){rebuild}"
-            ))
+            self.listens_select(
+                &in_targets
+                    .replace("ts BETWEEN", "n.ts BETWEEN")
+                    .replace("AND listen_hk", "AND n.listen_hk")
+            )
         ))?;
         changed.push(("marts.listens".to_owned(), inserted));
 
@@ -263,19 +278,11 @@ impl Marts {
         // Dates touched by this run's new (or rebuilt) events.
         let touched = s.query(&format!(
             "SELECT DISTINCT CAST(d AS VARCHAR) FROM (
-               SELECT {d_ts} AS d FROM {new_pv} UNION ALL SELECT {d_ts} FROM {new_l} UNION ALL SELECT {d_ts} FROM {new_sc}
-               UNION ALL SELECT date FROM {listens} WHERE {rebuilt}) x ORDER BY 1",
+               SELECT {d_ts} AS d FROM {new_pv} UNION ALL SELECT {d_ts} FROM {targets} UNION ALL SELECT {d_ts} FROM {new_sc}) x
+             ORDER BY 1",
             d_ts = sql.date_of("ts"),
             new_pv = self.added("nhl_page_view"),
-            new_l = new_listens,
             new_sc = self.added("nhl_status_change"),
-            rebuilt = match &rebuild_from {
-                Some(from) => format!(
-                    "ts >= {} AND EXISTS (SELECT 1 FROM {since} c WHERE c.user_hk = {listens}.user_hk AND {listens}.ts >= c.since)",
-                    sql.timestamp(from)
-                ),
-                None => "FALSE".into(),
-            },
         ))?;
         let dates = DateRange::of(
             touched

@@ -1,0 +1,135 @@
+//! Vault build time: raw tables filled with N simulated events (written the way the consumer writes them,
+//! without Kafka in between), then a full `vault::run` (core and marts), then 1% more events and an
+//! incremental run. Prints a table.
+//!
+//! Usage: vault-bench [--events N] [--users U] [--dir DIR] [--keep]. `bench/vault.sh` runs it for 1M and 10M.
+
+use std::time::Instant;
+
+use playlog_model::Stream;
+use playlog_producer::{ShardPlan, Simulation, SiteModel, SongCatalog, World};
+use playlog_vault::{DEFAULT_MODEL, Model};
+use playlog_warehouse::{KafkaMeta, OffsetAdvance, RawBatch, Warehouse};
+
+const JAN_1_2026: i64 = 1_767_225_600_000;
+const BATCH_ROWS: usize = 200_000;
+
+/// Writes simulated events into the raw tables, batch by batch, like a single consumer member would.
+struct Filler<'w> {
+    sim: Simulation<'w>,
+    offsets: [i64; 4],
+}
+
+impl Filler<'_> {
+    fn fill(&mut self, warehouse: &mut Warehouse, events: u64) {
+        let mut written = 0u64;
+        while written < events {
+            let mut batch = RawBatch::new();
+            let before = self.offsets;
+            while batch.rows() < BATCH_ROWS && written < events {
+                let offsets = &mut self.offsets;
+                self.sim.step(|e| {
+                    let record = e.to_record();
+                    let i = e.stream.index();
+                    let meta = KafkaMeta {
+                        topic: e.stream.topic(),
+                        partition: 0,
+                        offset: offsets[i],
+                        timestamp_ms: Some(e.ts),
+                    };
+                    offsets[i] += 1;
+                    batch.push(e.stream, &record, &meta, 300);
+                    written += 1;
+                });
+            }
+            let advances: Vec<OffsetAdvance> = Stream::ALL
+                .iter()
+                .filter(|s| self.offsets[s.index()] > before[s.index()])
+                .map(|s| OffsetAdvance {
+                    topic: s.topic().to_owned(),
+                    partition: 0,
+                    previous: (before[s.index()] > 0).then_some(before[s.index()]),
+                    next_offset: self.offsets[s.index()],
+                })
+                .collect();
+            warehouse
+                .write("bench", &batch, &advances)
+                .expect("raw write");
+        }
+    }
+}
+
+fn main() {
+    // PLAYLOG_LOG=playlog_vault=debug shows each statement's time.
+    if let Ok(filter) = std::env::var("PLAYLOG_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let events: u64 = flag("--events")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let users: u64 = flag("--users")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000);
+    let dir = flag("--dir").map_or_else(std::env::temp_dir, std::path::PathBuf::from);
+    let path = dir.join(format!("vault-bench-{events}.duckdb"));
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path.with_extension("duckdb.wal"));
+    let mut warehouse = Warehouse::open(&format!("duckdb:{}", path.display())).expect("warehouse");
+    let model = Model::parse(DEFAULT_MODEL, "model.toml").expect("model");
+    let site = SiteModel::default_site().expect("default site");
+    let world = World::new(site, SongCatalog::synthetic(20_000, 7));
+    let plan = ShardPlan {
+        seed: 7,
+        instance_id: 0,
+        shard: 0,
+        shards: 1,
+        initial_users: users,
+        growth_rate: 0.0,
+        attrition_rate: 0.0,
+        start: JAN_1_2026,
+    };
+    let mut filler = Filler {
+        sim: Simulation::new(&world, plan),
+        offsets: [0; 4],
+    };
+    let started = Instant::now();
+    filler.fill(&mut warehouse, events);
+    let fill = started.elapsed().as_secs_f64();
+    let days: f64 = warehouse
+        .query(
+            "SELECT (epoch_ms(max(ts)) - epoch_ms(min(ts))) / 86400000.0 FROM raw.page_view_events",
+        )
+        .expect("span")[0][0]
+        .as_f64()
+        .unwrap_or(0.0);
+
+    let full = playlog_vault::run(&mut warehouse, &model).expect("full build");
+    let increment = events / 100;
+    filler.fill(&mut warehouse, increment);
+    let incremental = playlog_vault::run(&mut warehouse, &model).expect("incremental run");
+    let idle = playlog_vault::run(&mut warehouse, &model).expect("idle run");
+
+    println!(
+        "| {events} raw events ({users} users, {days:.1} simulated days; raw filled in {fill:.1} s) | full build {:.2} s ({:.0} events/s, {} vault rows) | +{increment} events: incremental run {:.2} s = {:.1}% of the full build | run with nothing new {:.3} s |",
+        full.seconds,
+        events as f64 / full.seconds,
+        full.vault_rows(),
+        incremental.seconds,
+        100.0 * incremental.seconds / full.seconds,
+        idle.seconds,
+    );
+    drop(warehouse);
+    if !args.iter().any(|a| a == "--keep") {
+        let _ = std::fs::remove_file(&path);
+    }
+}
