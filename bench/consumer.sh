@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 events="${1:-2000000}"
 scripts/install-deps.sh >&2
-cargo build --release --bin playlog --quiet
+cargo build --release --bin playlog --bin consumer-ceiling --quiet
 bin="${CARGO_TARGET_DIR:-target}/release/playlog"
 venv="$HOME/.cache/playlog/bench-venv-1"
 if [ ! -x "$venv/bin/python" ]; then
@@ -51,6 +51,8 @@ kill -TERM $consumer; wait $consumer || true
 playlog_rate=$(python3 -c "print(round($events/($end-$start)))")
 echo "| playlog consume --members 2 -> DuckDB | $events rows | $(python3 -c "print(round($end-$start,2))") s | $playlog_rate rows/s | peak RSS $rss MiB |"
 
+"${CARGO_TARGET_DIR:-target}/release/consumer-ceiling" --brokers "$brokers" --events "$events"
+
 baseline=$("$venv/bin/python" bench/baseline_consumer.py "$brokers" "$work/baseline.duckdb" "$events")
 echo "| $baseline |"
 baseline_rate=$(echo "$baseline" | sed -E 's/.*= ([0-9]+) rows\/s.*/\1/')
@@ -63,7 +65,7 @@ start_broker
 consumer=$!
 sleep 3
 "$bin" produce -q --brokers "$brokers" --users 25000 --continuous --speed 3600 --seed 9 --instance-id 1 \
-  --from 2026-06-01 --to 2026-06-03 >"$work/fresh-producer.log" 2>&1 &
+  --from 2026-06-01 --to 2026-06-10 >"$work/fresh-producer.log" 2>&1 &
 producer=$!
 sleep 60
 kill -INT $producer 2>/dev/null || true; wait $producer || true

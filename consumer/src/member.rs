@@ -642,6 +642,13 @@ impl Group {
         &self.shared.metrics
     }
 
+    /// Runs `work` with the warehouse handle the members write through, between their writes: DuckDB
+    /// allows one writing process per file, so work such as the vault runs here rather than in a second
+    /// process. Members wait while it runs.
+    pub fn with_warehouse<T>(&self, work: impl FnOnce(&mut Warehouse) -> T) -> T {
+        work(&mut self.shared.warehouse())
+    }
+
     /// Stops every member and returns the run's totals.
     pub fn stop(mut self) -> Result<ConsumeSummary, ConsumeError> {
         for (stop, _) in &self.members {

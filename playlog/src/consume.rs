@@ -1,7 +1,7 @@
 //! `playlog consume`: flags and environment resolved into a consumer group run.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -15,6 +15,8 @@ use playlog_model::Stream;
   playlog consume --brokers 127.0.0.1:9092 --members 2
   # Another warehouse file and group, flushing every 250 ms:
   playlog consume --warehouse duckdb:/data/events.duckdb --group analytics --flush-interval 250ms
+  # Keep the Data Vault and marts fresh too, every 10 seconds, in the same process:
+  playlog consume --brokers 127.0.0.1:9092 --members 2 --vault-every 10s
   # Then query it:
   duckdb playlog.duckdb \"SELECT count(*) FROM raw.listen_events\"")]
 pub struct ConsumeArgs {
@@ -61,12 +63,18 @@ pub struct ConsumeArgs {
     /// Where to serve Prometheus metrics (path /metrics); `off` to serve none.
     #[arg(long, env = "PLAYLOG_METRICS_ADDR", default_value = "127.0.0.1:9464")]
     metrics_addr: String,
+    /// Also run the vault (core and marts) in this process this often, for example 10s: DuckDB allows one
+    /// writing process per file, so this is how to keep the vault fresh while consuming.
+    #[arg(long, env = "PLAYLOG_CONSUME_VAULT_EVERY", value_parser = crate::duration_arg::parse_duration)]
+    vault_every: Option<Duration>,
+    /// The vault model for --vault-every (TOML); the shipped schemas/vault/model.toml by default.
+    #[arg(long, env = "PLAYLOG_VAULT_MODEL")]
+    vault_model: Option<std::path::PathBuf>,
     /// Extra librdkafka consumer property, as key=value (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     kafka_property: Vec<String>,
 }
 
-/// `1s`, `250ms`, `2m`, or plain seconds.
 pub fn run(args: ConsumeArgs) -> Result<()> {
     let mut properties = Vec::new();
     for p in &args.kafka_property {
@@ -99,7 +107,13 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         options.brokers,
         options.warehouse
     );
-    let summary = playlog_consumer::run(&options, &stop)?;
+    let summary = match args.vault_every {
+        None => playlog_consumer::run(&options, &stop)?,
+        Some(every) => {
+            let model = crate::vault::load_model(args.vault_model.as_deref())?;
+            consume_with_vault(&options, &stop, every, &model)?
+        }
+    };
     eprintln!("consume summary:");
     for s in Stream::ALL {
         eprintln!(
@@ -113,4 +127,37 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         summary.batches, summary.dead_letters
     );
     Ok(())
+}
+
+/// Consumes, and runs the vault every `every` on the members' own warehouse handle.
+fn consume_with_vault(
+    options: &ConsumeOptions,
+    stop: &AtomicBool,
+    every: Duration,
+    model: &playlog_vault::Model,
+) -> Result<playlog_consumer::ConsumeSummary> {
+    let mut group = playlog_consumer::Group::start(options)?;
+    for _ in 0..options.members {
+        group.add_member()?;
+    }
+    let mut last = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) && group.running() > 0 {
+        std::thread::sleep(Duration::from_millis(50));
+        if last.elapsed() >= every {
+            last = std::time::Instant::now();
+            match group.with_warehouse(|w| playlog_vault::run(w, model)) {
+                Ok(report) => crate::vault::print_report(&report),
+                // Nothing was committed; the next run takes the same rows.
+                Err(e) => eprintln!("vault: run failed, retrying at the next one: {e}"),
+            }
+        }
+    }
+    let summary = group.stop()?;
+    // A last run, so that the vault holds everything that landed.
+    let report = playlog_vault::run(
+        &mut playlog_warehouse::Warehouse::open(&options.warehouse)?,
+        model,
+    )?;
+    crate::vault::print_report(&report);
+    Ok(summary)
 }

@@ -23,16 +23,21 @@ pub struct WarehouseArgs {
     model: Option<std::path::PathBuf>,
 }
 
+/// The vault model from a file, or the shipped one.
+pub fn load_model(path: Option<&std::path::Path>) -> Result<Model> {
+    Ok(match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the vault model {}", path.display()))?;
+            Model::parse(&text, &path.display().to_string())?
+        }
+        None => Model::parse(playlog_vault::DEFAULT_MODEL, "schemas/vault/model.toml")?,
+    })
+}
+
 impl WarehouseArgs {
     fn open(&self) -> Result<(Warehouse, Model)> {
-        let model = match &self.model {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading the vault model {}", path.display()))?;
-                Model::parse(&text, &path.display().to_string())?
-            }
-            None => Model::parse(playlog_vault::DEFAULT_MODEL, "schemas/vault/model.toml")?,
-        };
+        let model = load_model(self.model.as_deref())?;
         let warehouse = Warehouse::open(&self.warehouse)?;
         Ok((warehouse, model))
     }
@@ -80,7 +85,7 @@ pub struct CheckArgs {
     max_age: Duration,
 }
 
-fn print_report(report: &RunReport) {
+pub fn print_report(report: &RunReport) {
     if report.staged.is_empty() {
         eprintln!(
             "vault: no new raw rows; nothing changed ({:.2} s)",

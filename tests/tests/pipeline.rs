@@ -16,10 +16,10 @@ fn produce(broker: &Broker, window: &[&str]) {
 }
 
 /// Consumes with two members until `want` rows landed in this process, then stops it with SIGTERM.
-fn consume(broker: &Broker, scratch: &Scratch, name: &str, want: usize) {
+fn consume(broker: &Broker, scratch: &Scratch, name: &str, want: usize, extra: &[&str]) {
     let metrics = format!("127.0.0.1:{}", free_port());
     let warehouse = format!("duckdb:{}", scratch.path().join("w.duckdb").display());
-    let args = [
+    let mut args = vec![
         "consume",
         "--brokers",
         &broker.address,
@@ -32,6 +32,7 @@ fn consume(broker: &Broker, scratch: &Scratch, name: &str, want: usize) {
         "-X",
         "session.timeout.ms=6000",
     ];
+    args.extend_from_slice(extra);
     let mut consumer = Background::spawn(&args, &[], scratch.path().join(format!("{name}.log")));
     let landed = wait_for(Duration::from_secs(120), || {
         scrape(&metrics)
@@ -189,7 +190,7 @@ fn produce_consume_vault_check_and_marts_equal_raw_sql_across_incremental_runs()
     let first = day("2026-03-06T00:00:00Z", "2026-03-07T12:00:00Z");
     produce(&broker, &first);
     let mut expected = counts(&produce_to_dir(&scratch, "first", &first));
-    consume(&broker, &scratch, "consume-1", expected.values().sum());
+    consume(&broker, &scratch, "consume-1", expected.values().sum(), &[]);
     vault_build_and_check(&scratch);
     assert_marts_match_raw(&scratch, &expected);
 
@@ -201,7 +202,16 @@ fn produce_consume_vault_check_and_marts_equal_raw_sql_across_incremental_runs()
     for (stream, n) in &more {
         *expected.entry(*stream).or_default() += n;
     }
-    consume(&broker, &scratch, "consume-2", more.values().sum());
+    // This time the vault also runs inside the consumer, between its writes (one DuckDB writer).
+    consume(
+        &broker,
+        &scratch,
+        "consume-2",
+        more.values().sum(),
+        &["--vault-every", "1s"],
+    );
+    let log = std::fs::read_to_string(scratch.path().join("consume-2.log")).unwrap_or_default();
+    assert!(log.contains("vault: "), "the consumer ran no vault:\n{log}");
     vault_build_and_check(&scratch);
     assert_marts_match_raw(&scratch, &expected);
 }
