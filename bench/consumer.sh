@@ -58,13 +58,13 @@ echo "| $baseline |"
 baseline_rate=$(echo "$baseline" | sed -E 's/.*= ([0-9]+) rows\/s.*/\1/')
 echo "| ratio playlog / baseline: $(python3 -c "print(round($playlog_rate/$baseline_rate, 1))")x |"
 
-# Freshness at a steady ~10k events/s, on a fresh broker: 25,000 users at 3,600x simulated speed, 60 seconds.
+# Freshness at a steady ~10k events/s, on a fresh broker: 8,000 users at 3,600x simulated speed, 60 seconds.
 start_broker
 "$bin" consume --brokers "$brokers" --group freshness --members 2 --warehouse "duckdb:$work/fresh.duckdb" \
   --topics listen_events,page_view_events,auth_events,status_change_events --metrics-addr off >"$work/fresh.log" 2>&1 &
 consumer=$!
 sleep 3
-"$bin" produce -q --brokers "$brokers" --users 25000 --continuous --speed 3600 --seed 9 --instance-id 1 \
+"$bin" produce -q --brokers "$brokers" --users 8000 --continuous --speed 3600 --seed 9 --instance-id 1 \
   --from 2026-06-01 --to 2026-06-10 >"$work/fresh-producer.log" 2>&1 &
 producer=$!
 sleep 60

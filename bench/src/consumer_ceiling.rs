@@ -11,15 +11,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let brokers = flag("--brokers").expect("--brokers HOST:PORT");
-    let events: u64 = flag("--events")
+    let brokers = playlog_bench::flag("--brokers").expect("--brokers HOST:PORT");
+    let events: u64 = playlog_bench::flag("--events")
         .and_then(|v| v.parse().ok())
         .expect("--events N");
     let consumer: BaseConsumer = ClientConfig::new()

@@ -68,15 +68,8 @@ fn row(name: &str, events: u64, seconds: f64, note: &str) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let brokers = flag("--brokers");
-    let events: u64 = flag("--events")
+    let brokers = playlog_bench::flag("--brokers");
+    let events: u64 = playlog_bench::flag("--events")
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000_000);
 

@@ -67,20 +67,14 @@ fn main() {
             .with_writer(std::io::stderr)
             .try_init();
     }
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let events: u64 = flag("--events")
+    let events: u64 = playlog_bench::flag("--events")
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let users: u64 = flag("--users")
+    let users: u64 = playlog_bench::flag("--users")
         .and_then(|v| v.parse().ok())
         .unwrap_or(3_000);
-    let dir = flag("--dir").map_or_else(std::env::temp_dir, std::path::PathBuf::from);
+    let dir =
+        playlog_bench::flag("--dir").map_or_else(std::env::temp_dir, std::path::PathBuf::from);
     let path = dir.join(format!("vault-bench-{events}.duckdb"));
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(path.with_extension("duckdb.wal"));
@@ -129,7 +123,7 @@ fn main() {
         idle.seconds,
     );
     drop(warehouse);
-    if !args.iter().any(|a| a == "--keep") {
+    if !playlog_bench::switch("--keep") {
         let _ = std::fs::remove_file(&path);
     }
 }

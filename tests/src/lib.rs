@@ -569,3 +569,44 @@ pub fn raw_records(conn: &duckdb::Connection, stream: Stream) -> Vec<EventRecord
     .map(|r| r.unwrap())
     .collect()
 }
+
+/// A `playlog consume` process writing to the scratch directory's `w.duckdb`, serving metrics on a free port.
+pub struct ConsumeProcess {
+    pub process: Background,
+    pub metrics: String,
+}
+
+pub fn start_consumer(
+    broker: &Broker,
+    scratch: &Scratch,
+    name: &str,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> ConsumeProcess {
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let warehouse = format!("duckdb:{}", scratch.path().join("w.duckdb").display());
+    let mut args = vec![
+        "consume",
+        "--brokers",
+        &broker.address,
+        "--warehouse",
+        &warehouse,
+        "--metrics-addr",
+        &metrics,
+        "-X",
+        "session.timeout.ms=6000",
+    ];
+    args.extend_from_slice(extra);
+    let process = Background::spawn(&args, envs, scratch.path().join(format!("{name}.log")));
+    ConsumeProcess { process, metrics }
+}
+
+impl ConsumeProcess {
+    pub fn rows_ingested(&self) -> f64 {
+        scrape(&self.metrics).map_or(-1.0, |s| metric_sum(&s, "playlog_rows_ingested_total"))
+    }
+
+    pub fn metric(&self, name: &str) -> f64 {
+        scrape(&self.metrics).map_or(-1.0, |s| metric_sum(&s, name))
+    }
+}

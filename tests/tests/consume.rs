@@ -26,46 +26,6 @@ fn produce(broker: &Broker, window: &[&str]) {
     assert_success(&playlog(&args, &[]), "playlog produce");
 }
 
-struct Consumer {
-    process: Background,
-    metrics: String,
-}
-
-fn start_consumer(
-    broker: &Broker,
-    scratch: &Scratch,
-    name: &str,
-    extra: &[&str],
-    envs: &[(&str, &str)],
-) -> Consumer {
-    let metrics = format!("127.0.0.1:{}", free_port());
-    let warehouse = format!("duckdb:{}", scratch.path().join("w.duckdb").display());
-    let mut args = vec![
-        "consume",
-        "--brokers",
-        &broker.address,
-        "--warehouse",
-        &warehouse,
-        "--metrics-addr",
-        &metrics,
-        "-X",
-        "session.timeout.ms=6000",
-    ];
-    args.extend_from_slice(extra);
-    let process = Background::spawn(&args, envs, scratch.path().join(format!("{name}.log")));
-    Consumer { process, metrics }
-}
-
-impl Consumer {
-    fn rows_ingested(&self) -> f64 {
-        scrape(&self.metrics).map_or(-1.0, |s| metric_sum(&s, "playlog_rows_ingested_total"))
-    }
-
-    fn metric(&self, name: &str) -> f64 {
-        scrape(&self.metrics).map_or(-1.0, |s| metric_sum(&s, name))
-    }
-}
-
 fn total(expected: &BTreeMap<Stream, Vec<EventRecord>>) -> usize {
     expected.values().map(Vec::len).sum()
 }

@@ -17,23 +17,12 @@ fn produce(broker: &Broker, window: &[&str]) {
 
 /// Consumes with two members until `want` rows landed in this process, then stops it with SIGTERM.
 fn consume(broker: &Broker, scratch: &Scratch, name: &str, want: usize, extra: &[&str]) {
-    let metrics = format!("127.0.0.1:{}", free_port());
-    let warehouse = format!("duckdb:{}", scratch.path().join("w.duckdb").display());
-    let mut args = vec![
-        "consume",
-        "--brokers",
-        &broker.address,
-        "--members",
-        "2",
-        "--warehouse",
-        &warehouse,
-        "--metrics-addr",
-        &metrics,
-        "-X",
-        "session.timeout.ms=6000",
-    ];
+    let mut args = vec!["--members", "2"];
     args.extend_from_slice(extra);
-    let mut consumer = Background::spawn(&args, &[], scratch.path().join(format!("{name}.log")));
+    let ConsumeProcess {
+        process: mut consumer,
+        metrics,
+    } = start_consumer(broker, scratch, name, &args, &[]);
     let landed = wait_for(Duration::from_secs(120), || {
         scrape(&metrics)
             .is_some_and(|s| metric_sum(&s, "playlog_rows_ingested_total") >= want as f64)

@@ -361,26 +361,25 @@ impl Core<'_> {
             &unhashed,
             &self.satellite_observations_unhashed(sat, &|src| self.stage_table(src)),
         ))?;
-        // A key whose staged observations all carry one payload, none older than what earlier runs saw
-        // (not late), can only change at its first observation: keep just that one. Most keys are like this.
+        // The newest event time earlier runs saw in this satellite's sources: observations older than it
+        // are late.
         let watermark = {
             let marks: Vec<&str> = sat
                 .feeds()
                 .iter()
                 .filter_map(|f| event_marks.get(f.source).map(String::as_str))
                 .collect();
-            if marks.is_empty() {
-                sql.beginning_of_time()
-            } else {
-                format!("GREATEST({})", marks.join(", "))
-            }
+            (!marks.is_empty()).then(|| format!("GREATEST({})", marks.join(", ")))
         };
+        // A key whose staged observations all carry one payload, none of them late, can only change at its
+        // first observation: keep just that one. Most keys are like this.
+        let not_late = watermark.clone().unwrap_or_else(|| sql.beginning_of_time());
         let steady = sql.temp_table(&format!("steady_{}", sat.name));
         s.execute(&sql.create_temp_as(
             &steady,
             &format!(
                 "SELECT hk FROM (SELECT hk, {payload}, MIN(effective_from) AS first_seen FROM {unhashed} GROUP BY hk, {payload}) p \
-                 GROUP BY hk HAVING COUNT(*) = 1 AND MIN(first_seen) >= {watermark}"
+                 GROUP BY hk HAVING COUNT(*) = 1 AND MIN(first_seen) >= {not_late}"
             ),
         ))?;
         s.execute(&sql.create_temp_as(
@@ -402,32 +401,18 @@ impl Core<'_> {
         );
         let stored_table = sql.temp_table(&format!("stored_{}", sat.name));
         s.execute(&sql.create_temp_as(&stored_table, &stored))?;
-        // Late observations: older than the newest event time that earlier runs saw in the same sources.
-        let watermarks: Vec<&String> = sat
-            .feeds()
-            .iter()
-            .filter_map(|f| event_marks.get(f.source))
-            .collect();
-        if !watermarks.is_empty() {
-            let watermark = watermarks
-                .iter()
-                .map(|w| w.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
+        if let Some(watermark) = watermark {
             let late_keys = sql.temp_table(&format!("late_{}", sat.name));
             s.execute(&sql.create_temp_as(
                 &late_keys,
-                &format!("SELECT hk, MIN(effective_from) AS since FROM {obs} WHERE effective_from < GREATEST({watermark}) GROUP BY hk"),
+                &format!("SELECT hk, MIN(effective_from) AS since FROM {obs} WHERE effective_from < {watermark} GROUP BY hk"),
             ))?;
-            let late = s.query(&format!(
-                "SELECT CAST(MIN(since) AS VARCHAR) FROM {late_keys}"
-            ))?;
-            let late_since = late
-                .first()
-                .and_then(|r| r.first())
-                .filter(|v| !matches!(v, playlog_warehouse::Value::Null));
+            let late_since = crate::first_value(
+                s,
+                &format!("SELECT CAST(MIN(since) AS VARCHAR) FROM {late_keys}"),
+            )?;
             if let Some(since) = late_since {
-                let since = sql.timestamp(&since.to_string());
+                let since = sql.timestamp(&since);
                 let raw_of = |src: &str| {
                     let mark = marks
                         .get(src)

@@ -127,6 +127,18 @@ pub fn run(warehouse: &mut Warehouse, model: &Model) -> Result<RunReport, Wareho
     Ok(report)
 }
 
+/// The first column of a query's first row, as text; `None` for no row or NULL.
+pub(crate) fn first_value(
+    s: &mut dyn SqlSession,
+    query: &str,
+) -> Result<Option<String>, WarehouseError> {
+    Ok(s.query(query)?
+        .first()
+        .and_then(|r| r.first())
+        .filter(|v| !matches!(v, Value::Null))
+        .map(Value::to_string))
+}
+
 /// Logs each statement's time at debug level (`PLAYLOG_LOG=playlog_vault=debug`): where a run's time goes.
 struct Timed<'a>(&'a mut dyn SqlSession);
 

@@ -135,17 +135,20 @@ impl Marts {
                SELECT session_hk, MIN(ts) AS started_at, MAX(ts) AS ended_at, COUNT(*) AS items,
                       MAX(CASE WHEN user_hk <> {ghost} THEN user_hk END) AS user_hk
                FROM {new_pv} GROUP BY session_hk),
-             l AS (SELECT session_hk, COUNT(*) AS listens FROM {new_l} GROUP BY session_hk),
+             l AS (SELECT session_hk, COUNT(*) AS listens, MAX(CASE WHEN user_hk <> {ghost} THEN user_hk END) AS user_hk
+                   FROM {new_l} GROUP BY session_hk),
              delta AS (
                SELECT COALESCE(pv.session_hk, l.session_hk) AS session_hk, pv.started_at, pv.ended_at,
-                      COALESCE(pv.items, 0) AS items, COALESCE(l.listens, 0) AS listens, pv.user_hk
+                      COALESCE(pv.items, 0) AS items, COALESCE(l.listens, 0) AS listens,
+                      COALESCE(pv.user_hk, l.user_hk) AS user_hk
                FROM pv FULL OUTER JOIN l ON l.session_hk = pv.session_hk),
              merged AS (
                SELECT d.session_hk,
                       CASE WHEN o.started_at IS NULL OR d.started_at < o.started_at THEN d.started_at ELSE o.started_at END AS started_at,
                       CASE WHEN o.ended_at IS NULL OR d.ended_at > o.ended_at THEN d.ended_at ELSE o.ended_at END AS ended_at,
                       COALESCE(o.items, 0) + d.items AS items, COALESCE(o.listens, 0) + d.listens AS listens,
-                      COALESCE(o.user_hk, d.user_hk, {ghost}) AS user_hk
+                      -- A session's user may first show up in a later run (its page views arrive after its plays).
+                      CASE WHEN o.user_hk IS NULL OR o.user_hk = {ghost} THEN COALESCE(d.user_hk, {ghost}) ELSE o.user_hk END AS user_hk
                FROM delta d LEFT JOIN {sessions} o ON o.session_hk = d.session_hk)
              SELECT m.session_hk, se.session_id, m.user_hk, u.user_id, {date} AS date, m.started_at, m.ended_at,
                     {length} AS length_seconds, m.items, m.listens
@@ -217,7 +220,7 @@ impl Marts {
                 union.join(" UNION ALL ")
             ),
         ))?;
-        let rebuild_from = first_value(
+        let rebuild_from = crate::first_value(
             s,
             &format!("SELECT CAST(MIN(since) AS VARCHAR) FROM {since}"),
         )?;
@@ -315,14 +318,6 @@ impl Marts {
         }
         Ok(changed)
     }
-}
-
-fn first_value(s: &mut dyn SqlSession, query: &str) -> Result<Option<String>, WarehouseError> {
-    Ok(s.query(query)?
-        .first()
-        .and_then(|r| r.first())
-        .filter(|v| !matches!(v, Value::Null))
-        .map(Value::to_string))
 }
 
 /// A set of event dates, with the event-time range around them (for pruning reads).

@@ -169,6 +169,14 @@ const ALL_TABLES: [&str; 22] = [
     "marts.level_changes",
 ];
 
+/// The current level timeline: the newest version of each interval.
+fn level_timeline(f: &mut Fixture) -> Vec<String> {
+    f.texts(
+        "SELECT level, CAST(valid_from AS VARCHAR), CAST(valid_to AS VARCHAR) FROM vault.sat_user_level
+         QUALIFY row_number() OVER (PARTITION BY user_hk, valid_from ORDER BY load_date DESC) = 1 ORDER BY valid_from",
+    )
+}
+
 fn snapshot(f: &mut Fixture) -> Vec<i64> {
     ALL_TABLES.iter().map(|t| f.count(t)).collect()
 }
@@ -327,10 +335,7 @@ fn upgrade_then_downgrade_and_a_cancellation() {
         ["free paid", "paid free"]
     );
     assert_eq!(
-        f.texts(
-            "SELECT level, CAST(valid_from AS VARCHAR), CAST(valid_to AS VARCHAR) FROM vault.sat_user_level
-             QUALIFY row_number() OVER (PARTITION BY user_hk, valid_from ORDER BY load_date DESC) = 1 ORDER BY valid_from"
-        ),
+        level_timeline(&mut f),
         [
             "free 2030-01-02 09:00:00 2030-01-02 10:00:00.001",
             "paid 2030-01-02 10:00:00.001 2030-01-02 12:00:00.001",
@@ -370,10 +375,7 @@ fn late_events_correct_the_satellite_timeline_and_the_marts() {
     f.load(&[late, late_page]);
     f.run();
     assert_eq!(
-        f.texts(
-            "SELECT level, CAST(valid_from AS VARCHAR), CAST(valid_to AS VARCHAR) FROM vault.sat_user_level
-             QUALIFY row_number() OVER (PARTITION BY user_hk, valid_from ORDER BY load_date DESC) = 1 ORDER BY valid_from"
-        ),
+        level_timeline(&mut f),
         [
             "free 2030-01-03 10:00:00 2030-01-03 11:00:00",
             "paid 2030-01-03 11:00:00 2030-01-03 12:00:00",
@@ -456,4 +458,17 @@ fn check_passes_on_a_consistent_vault_and_reports_failures() {
         .map(|r| r.name.as_str())
         .collect();
     assert_eq!(failed, ["freshness"]);
+}
+
+#[test]
+fn a_session_whose_plays_land_before_its_page_views_keeps_its_user() {
+    let mut f = Fixture::new();
+    f.load(&[ev("listen_events", "l1", "2030-01-04 10:00:00", Some(5))]);
+    f.run();
+    f.load(&[ev("page_view_events", "p1", "2030-01-04 10:00:00", Some(5))]);
+    f.run();
+    assert_eq!(
+        f.texts("SELECT user_id, items, listens, CAST(started_at AS VARCHAR) FROM marts.sessions"),
+        ["5 1 1 2030-01-04 10:00:00"]
+    );
 }
