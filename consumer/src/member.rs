@@ -418,6 +418,10 @@ impl MemberContext {
             m.freshness
                 .observe((committed.loaded_at - ts) as f64 / 1000.0);
         }
+        for ts in state.batch.publish_times() {
+            m.publish_freshness
+                .observe((committed.loaded_at - ts) as f64 / 1000.0);
+        }
         shared.batches.fetch_add(1, Ordering::Relaxed);
         state.batch = RawBatch::new();
         state.dirty = false;

@@ -34,6 +34,8 @@ enum Command {
     Vault(vault::VaultArgs),
     /// Run data tests over the vault: keys, relationships, hash collisions, reconciliation, freshness.
     Check(Box<vault::CheckArgs>),
+    /// Print a short report from the marts: top songs, daily active users, level changes, sessions.
+    Report(vault::ReportArgs),
 }
 
 fn main() {
@@ -44,6 +46,7 @@ fn main() {
         Command::Consume(args) => consume::run(*args),
         Command::Vault(args) => vault::run(args),
         Command::Check(args) => vault::check(*args),
+        Command::Report(args) => vault::report(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -171,3 +171,25 @@ pub fn check(args: CheckArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  playlog report
+  playlog report --warehouse duckdb:/data/playlog.duckdb")]
+pub struct ReportArgs {
+    /// Warehouse URL: duckdb:PATH.
+    #[arg(
+        long,
+        env = "PLAYLOG_WAREHOUSE",
+        default_value = "duckdb:playlog.duckdb"
+    )]
+    warehouse: String,
+}
+
+pub fn report(args: ReportArgs) -> Result<()> {
+    let mut w = Warehouse::open(&args.warehouse)?;
+    let sections = playlog_vault::report(&mut w)
+        .context("reading the marts (has `playlog vault build` run on this warehouse?)")?;
+    print!("{}", playlog_vault::render(&sections));
+    Ok(())
+}

@@ -11,6 +11,7 @@ mod core;
 mod dialect;
 mod marts;
 pub mod model;
+mod report;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use playlog_warehouse::{SqlSession, Value, Warehouse, WarehouseError};
 pub use check::CheckResult;
 pub use dialect::Sql;
 pub use model::{DEFAULT_MODEL, Model, ModelError};
+pub use report::{Section, render};
 
 /// What one run did.
 #[derive(Debug, Clone, Default)]
@@ -180,4 +182,10 @@ pub fn check(
 ) -> Result<Vec<CheckResult>, WarehouseError> {
     let sql = Sql::new(warehouse.dialect());
     warehouse.transaction(|s| check::run_checks(s, model, sql, max_age))
+}
+
+/// A short report from the marts (run `run` first).
+pub fn report(warehouse: &mut Warehouse) -> Result<Vec<report::Section>, WarehouseError> {
+    let sql = Sql::new(warehouse.dialect());
+    warehouse.transaction(|s| report::sections(s, sql))
 }

@@ -286,6 +286,8 @@ pub struct RawBatch {
     bytes: usize,
     /// Event times, for the freshness histogram at commit.
     event_times: Vec<i64>,
+    /// Kafka (publish) timestamps of the records that have one, for the publish-freshness histogram.
+    publish_times: Vec<i64>,
 }
 
 impl Default for RawBatch {
@@ -300,6 +302,7 @@ impl RawBatch {
             tables: Stream::ALL.iter().map(|s| TableBuilder::new(*s)).collect(),
             bytes: 0,
             event_times: Vec::new(),
+            publish_times: Vec::new(),
         }
     }
 
@@ -324,6 +327,9 @@ impl RawBatch {
         self.tables[stream.index()].push(record, event_id, meta);
         self.bytes += record_bytes;
         self.event_times.push(record.ts);
+        if let Some(t) = meta.timestamp_ms {
+            self.publish_times.push(t);
+        }
     }
 
     pub fn rows(&self) -> usize {
@@ -348,6 +354,10 @@ impl RawBatch {
 
     pub fn event_times(&self) -> &[i64] {
         &self.event_times
+    }
+
+    pub fn publish_times(&self) -> &[i64] {
+        &self.publish_times
     }
 
     /// One Arrow record batch per non-empty table, stamped with the load time.
