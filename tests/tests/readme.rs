@@ -7,7 +7,14 @@ use playlog_e2e::playlog_bin;
 fn the_readme_cli_reference_matches_help() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("README.md");
-    for command in ["produce", "consume", "vault build", "vault run", "check", "report"] {
+    for command in [
+        "produce",
+        "consume",
+        "vault build",
+        "vault run",
+        "check",
+        "report",
+    ] {
         let output = std::process::Command::new(playlog_bin())
             .args(command.split(' '))
             .arg("--help")
