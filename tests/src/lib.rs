@@ -610,3 +610,31 @@ impl ConsumeProcess {
         scrape(&self.metrics).map_or(-1.0, |s| metric_sum(&s, name))
     }
 }
+
+/// Runs `playlog produce` against the broker with `window` flags (a backfill), and checks it succeeded.
+pub fn produce_to(broker: &Broker, window: &[&str]) {
+    let mut args = vec!["produce", "-q", "--brokers", &broker.address];
+    args.extend_from_slice(window);
+    assert_success(&playlog(&args, &[]), "playlog produce");
+}
+
+/// Starts `playlog produce --continuous --speed SPEED` over `window` in the background, logging to the
+/// scratch directory's `producer.log`.
+pub fn spawn_continuous_producer(
+    broker: &Broker,
+    scratch: &Scratch,
+    window: &[&str],
+    speed: &str,
+) -> Background {
+    let mut args = vec![
+        "produce",
+        "-q",
+        "--brokers",
+        broker.address.as_str(),
+        "--continuous",
+        "--speed",
+        speed,
+    ];
+    args.extend_from_slice(window);
+    Background::spawn(&args, &[], scratch.path().join("producer.log"))
+}

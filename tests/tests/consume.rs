@@ -20,12 +20,6 @@ const DAY: [&str; 10] = [
     "3",
 ];
 
-fn produce(broker: &Broker, window: &[&str]) {
-    let mut args = vec!["produce", "-q", "--brokers", &broker.address];
-    args.extend_from_slice(window);
-    assert_success(&playlog(&args, &[]), "playlog produce");
-}
-
 fn total(expected: &BTreeMap<Stream, Vec<EventRecord>>) -> usize {
     expected.values().map(Vec::len).sum()
 }
@@ -55,7 +49,7 @@ fn assert_exactly_once(scratch: &Scratch, expected: &BTreeMap<Stream, Vec<EventR
 fn two_members_land_a_day_exactly_once_and_leave_cleanly_on_sigterm() {
     let broker = Broker::start();
     let scratch = Scratch::new("consume-day");
-    produce(&broker, &DAY);
+    produce_to(&broker, &DAY);
     let expected = produce_to_dir(&scratch, "expected", &DAY);
     let mut consumer = start_consumer(
         &broker,
@@ -138,17 +132,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         "3",
     ];
     let expected = produce_to_dir(&scratch, "expected", &window);
-    let mut producer_args = vec![
-        "produce",
-        "-q",
-        "--brokers",
-        broker.address.as_str(),
-        "--continuous",
-        "--speed",
-        "3600",
-    ];
-    producer_args.extend_from_slice(&window);
-    let mut producer = Background::spawn(&producer_args, &[], scratch.path().join("producer.log"));
+    let mut producer = spawn_continuous_producer(&broker, &scratch, &window, "3600");
 
     // Kill times from a seed printed here, so that a failing schedule can be replayed.
     let seed = std::time::SystemTime::now()
@@ -234,17 +218,7 @@ fn members_joining_and_leaving_while_producing_lose_and_duplicate_nothing() {
         "6",
     ];
     let expected = produce_to_dir(&scratch, "expected", &window);
-    let mut producer_args = vec![
-        "produce",
-        "-q",
-        "--brokers",
-        broker.address.as_str(),
-        "--continuous",
-        "--speed",
-        "4320",
-    ];
-    producer_args.extend_from_slice(&window);
-    let mut producer = Background::spawn(&producer_args, &[], scratch.path().join("producer.log"));
+    let mut producer = spawn_continuous_producer(&broker, &scratch, &window, "4320");
     // Wait for the topics, so that the first member's subscription finds them.
     assert!(wait_for(Duration::from_secs(30), || broker
         .has_topic("page_view_events")));
@@ -309,7 +283,7 @@ fn bad_records_go_to_the_dead_letter_topic_while_good_ones_land() {
         "--partitions",
         "1",
     ];
-    produce(&broker, &window);
+    produce_to(&broker, &window);
     let mut expected = produce_to_dir(&scratch, "expected", &window);
     let real = broker
         .read_all("listen_events", 1, Duration::from_secs(30))
@@ -510,7 +484,7 @@ fn warehouse_write_failures_are_retried_and_lose_nothing() {
         "--partitions",
         "2",
     ];
-    produce(&broker, &window);
+    produce_to(&broker, &window);
     let expected = produce_to_dir(&scratch, "expected", &window);
     let mut consumer = start_consumer(
         &broker,

@@ -9,12 +9,6 @@ use std::time::Duration;
 use playlog_e2e::*;
 use playlog_model::Stream;
 
-fn produce(broker: &Broker, window: &[&str]) {
-    let mut args = vec!["produce", "-q", "--brokers", &broker.address];
-    args.extend_from_slice(window);
-    assert_success(&playlog(&args, &[]), "playlog produce");
-}
-
 /// Consumes with two members until `want` rows landed in this process, then stops it with SIGTERM.
 fn consume(broker: &Broker, scratch: &Scratch, name: &str, want: usize, extra: &[&str]) {
     let mut args = vec!["--members", "2"];
@@ -177,7 +171,7 @@ fn produce_consume_vault_check_and_marts_equal_raw_sql_across_incremental_runs()
         ]
     };
     let first = day("2026-03-06T00:00:00Z", "2026-03-07T12:00:00Z");
-    produce(&broker, &first);
+    produce_to(&broker, &first);
     let mut expected = counts(&produce_to_dir(&scratch, "first", &first));
     consume(&broker, &scratch, "consume-1", expected.values().sum(), &[]);
     vault_build_and_check(&scratch);
@@ -186,7 +180,7 @@ fn produce_consume_vault_check_and_marts_equal_raw_sql_across_incremental_runs()
     // More days (a weekend), another simulation instance: an incremental run must land on the same figures.
     let mut second = day("2026-03-07T12:00:00Z", "2026-03-09T00:00:00Z").to_vec();
     second.extend(["--instance-id", "2"]);
-    produce(&broker, &second);
+    produce_to(&broker, &second);
     let more = counts(&produce_to_dir(&scratch, "second", &second));
     for (stream, n) in &more {
         *expected.entry(*stream).or_default() += n;

@@ -22,10 +22,7 @@ const DAY: [&str; 10] = [
 fn a_published_day_reads_back_exactly_once_with_user_keys() {
     let broker = Broker::start();
     let scratch = Scratch::new("produce-avro");
-    let mut args = vec!["produce", "-q", "--brokers", &broker.address];
-    args.extend_from_slice(&DAY);
-    let output = playlog(&args, &[]);
-    assert_success(&output, "playlog produce");
+    produce_to(&broker, &DAY);
     let expected = produce_to_dir(&scratch, "expected", &DAY);
 
     for stream in Stream::ALL {

@@ -248,19 +248,20 @@ impl Marts {
             Some([Value::Text(lo), Value::Text(hi)]) => (sql.timestamp(lo), sql.timestamp(hi)),
             _ => (sql.end_of_time(), sql.beginning_of_time()),
         };
-        let in_targets =
-            format!("ts BETWEEN {lo} AND {hi} AND listen_hk IN (SELECT listen_hk FROM {targets})");
+        // The plays to write, as a condition on a table's columns (prefix: "" or an alias and a dot); the
+        // range first, for pruning.
+        let in_targets = |prefix: &str| {
+            format!(
+                "{prefix}ts BETWEEN {lo} AND {hi} AND {prefix}listen_hk IN (SELECT listen_hk FROM {targets})"
+            )
+        };
         if rebuild_from.is_some() {
-            let deleted = s.execute(&format!("DELETE FROM {listens} WHERE {in_targets}"))?;
+            let deleted = s.execute(&format!("DELETE FROM {listens} WHERE {}", in_targets("")))?;
             changed.push(("marts.listens (rebuilt)".to_owned(), deleted));
         }
         let inserted = s.execute(&format!(
             "INSERT INTO {listens} BY NAME {}",
-            self.listens_select(
-                &in_targets
-                    .replace("ts BETWEEN", "n.ts BETWEEN")
-                    .replace("AND listen_hk", "AND n.listen_hk")
-            )
+            self.listens_select(&in_targets("n."))
         ))?;
         changed.push(("marts.listens".to_owned(), inserted));
 

@@ -113,7 +113,7 @@ impl Warehouse {
         }
     }
 
-    /// Runs one read-only query outside any explicit transaction.
+    /// Runs one query in a transaction of its own and reads back its rows.
     pub fn query(&mut self, sql: &str) -> Result<Rows, WarehouseError> {
         self.transaction(|s| s.query(sql))
     }
