@@ -53,7 +53,7 @@ impl Filler<'_> {
                 })
                 .collect();
             warehouse
-                .write("bench", &batch, &advances)
+                .write("bench", &batch, &advances, &mut |_| Ok(()))
                 .expect("raw write");
         }
     }

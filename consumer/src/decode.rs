@@ -7,14 +7,24 @@ use playlog_model::{EventRecord, Stream};
 /// Why a record went to the dead-letter topic. `code()` is the metric label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeadLetterReason {
-    Oversized { bytes: usize, limit: usize },
+    Oversized {
+        bytes: usize,
+        limit: usize,
+    },
     Empty,
     NotAvroOrJson,
     UnknownFingerprint(String),
     MalformedAvro(String),
-    WrongStream { expected: Stream, found: Stream },
+    WrongStream {
+        expected: Stream,
+        found: Stream,
+    },
     InvalidJson(String),
-    MissingField { field: &'static str },
+    MissingField {
+        field: &'static str,
+    },
+    /// The warehouse refused the row (BigQuery's insertAll error, kept verbatim).
+    WarehouseRejected(String),
 }
 
 impl DeadLetterReason {
@@ -28,6 +38,7 @@ impl DeadLetterReason {
             DeadLetterReason::WrongStream { .. } => "wrong_stream",
             DeadLetterReason::InvalidJson(_) => "invalid_json",
             DeadLetterReason::MissingField { .. } => "missing_field",
+            DeadLetterReason::WarehouseRejected(_) => "warehouse_rejected",
         }
     }
 }
@@ -51,6 +62,9 @@ impl std::fmt::Display for DeadLetterReason {
             }
             DeadLetterReason::InvalidJson(m) => write!(f, "invalid JSON event: {m}"),
             DeadLetterReason::MissingField { field } => write!(f, "missing required field {field}"),
+            DeadLetterReason::WarehouseRejected(m) => {
+                write!(f, "the warehouse rejected the row: {m}")
+            }
         }
     }
 }

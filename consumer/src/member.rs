@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use playlog_model::Stream;
-use playlog_warehouse::{KafkaMeta, OffsetAdvance, RawBatch, Warehouse, WarehouseError};
+use playlog_warehouse::{KafkaMeta, OffsetAdvance, RawBatch, Rejected, Warehouse, WarehouseError};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
@@ -23,7 +23,7 @@ use rdkafka::types::RDKafkaRespErr;
 
 use crate::catch_up::CatchUp;
 use crate::dead_letter::{DeadLetterSink, Origin};
-use crate::decode::decode;
+use crate::decode::{DeadLetterReason, decode};
 use crate::lag::LagClock;
 use crate::metrics::{DeadLetterLabels, Metrics, PartitionLabels, TableLabels};
 use crate::options::ConsumeOptions;
@@ -365,9 +365,13 @@ impl MemberContext {
             .collect();
         // Bound first: a guard held in a match scrutinee lives through the arms, and the fenced arm locks
         // the warehouse again (a self-deadlock that stalled rebalancing groups).
-        let written = shared
-            .warehouse()
-            .write(&shared.options.group, &state.batch, &advances);
+        let mut dead_letter = |rows: Vec<Rejected>| self.dead_letter_rejected(rows);
+        let written = shared.warehouse().write(
+            &shared.options.group,
+            &state.batch,
+            &advances,
+            &mut dead_letter,
+        );
         let committed = match written {
             Ok(c) => c,
             Err(e @ WarehouseError::Fenced { .. }) => {
@@ -427,6 +431,39 @@ impl MemberContext {
         state.dirty = false;
         state.batch_started = None;
         Ok(())
+    }
+
+    /// Rows the warehouse refused: to the dead-letter topic, acknowledged before the offsets move past them.
+    fn dead_letter_rejected(&self, rows: Vec<Rejected>) -> Result<(), WarehouseError> {
+        let shared = &self.shared;
+        let failed = |e: KafkaError| {
+            WarehouseError::Batch(format!(
+                "dead-letter topic {}: {e}",
+                shared.dead_letters.topic()
+            ))
+        };
+        for row in rows {
+            let reason = DeadLetterReason::WarehouseRejected(row.message);
+            let origin = Origin {
+                topic: &row.topic,
+                partition: row.partition,
+                offset: row.offset,
+            };
+            shared
+                .dead_letters
+                .send(Some(row.row.as_bytes()), None, &origin, &reason)
+                .map_err(failed)?;
+            shared.dead_letter_count.fetch_add(1, Ordering::Relaxed);
+            shared
+                .metrics
+                .dead_letters
+                .get_or_create(&DeadLetterLabels {
+                    topic: row.topic.clone(),
+                    reason: reason.code().to_owned(),
+                })
+                .inc();
+        }
+        shared.dead_letters.flush().map_err(failed)
     }
 
     fn handle(&self, message: &BorrowedMessage<'_>) -> Result<(), KafkaError> {
@@ -573,7 +610,8 @@ impl Group {
     /// Opens the warehouse (migrating it), checks the brokers answer, and starts serving metrics.
     pub fn start(options: &ConsumeOptions) -> Result<Group, ConsumeError> {
         options.validate().map_err(ConsumeError::Invalid)?;
-        let warehouse = Warehouse::open(&options.warehouse)?;
+        let warehouse =
+            Warehouse::open_with(&options.warehouse, options.bigquery_endpoint.as_deref())?;
         tracing::info!(warehouse = %warehouse.describe(), "warehouse ready");
         // Check the brokers answer before starting members, for one clear error.
         let probe: BaseConsumer = consumer_config(options)

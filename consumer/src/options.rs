@@ -11,6 +11,8 @@ pub struct ConsumeOptions {
     pub topics: Vec<String>,
     pub members: usize,
     pub warehouse: String,
+    /// A BigQuery emulator to send BigQuery requests to, unauthenticated.
+    pub bigquery_endpoint: Option<String>,
     pub max_batch_rows: usize,
     pub max_batch_bytes: usize,
     pub flush_interval: Duration,

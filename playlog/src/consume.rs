@@ -37,13 +37,8 @@ pub struct ConsumeArgs {
     /// Group members in this process, for parallel decoding and inserting.
     #[arg(long, env = "PLAYLOG_MEMBERS", default_value_t = 1)]
     members: usize,
-    /// Warehouse URL: duckdb:PATH.
-    #[arg(
-        long,
-        env = "PLAYLOG_WAREHOUSE",
-        default_value = "duckdb:playlog.duckdb"
-    )]
-    warehouse: String,
+    #[command(flatten)]
+    location: crate::warehouse_arg::WarehouseLocation,
     /// Flush when a member's batch has this many rows.
     #[arg(long, env = "PLAYLOG_MAX_BATCH_ROWS", default_value_t = 200_000)]
     max_batch_rows: usize,
@@ -88,7 +83,8 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         group: args.group,
         topics: args.topics,
         members: args.members,
-        warehouse: args.warehouse,
+        warehouse: args.location.warehouse.clone(),
+        bigquery_endpoint: args.location.bigquery_endpoint.clone(),
         max_batch_rows: args.max_batch_rows,
         max_batch_bytes: args.max_batch_bytes,
         flush_interval: args.flush_interval,
@@ -155,7 +151,10 @@ fn consume_with_vault(
     let summary = group.stop()?;
     // A last run, so that the vault holds everything that landed.
     let report = playlog_vault::run(
-        &mut playlog_warehouse::Warehouse::open(&options.warehouse)?,
+        &mut playlog_warehouse::Warehouse::open_with(
+            &options.warehouse,
+            options.bigquery_endpoint.as_deref(),
+        )?,
         model,
     )?;
     crate::vault::print_report(&report);

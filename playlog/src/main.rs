@@ -7,6 +7,7 @@ mod produce;
 mod signals;
 mod time_arg;
 mod vault;
+mod warehouse_arg;
 
 use clap::{Parser, Subcommand};
 

@@ -9,15 +9,12 @@ use clap::{Args, Subcommand};
 use playlog_vault::{Model, RunReport};
 use playlog_warehouse::Warehouse;
 
+use crate::warehouse_arg::WarehouseLocation;
+
 #[derive(Debug, Args)]
 pub struct WarehouseArgs {
-    /// Warehouse URL: duckdb:PATH.
-    #[arg(
-        long,
-        env = "PLAYLOG_WAREHOUSE",
-        default_value = "duckdb:playlog.duckdb"
-    )]
-    warehouse: String,
+    #[command(flatten)]
+    location: WarehouseLocation,
     /// The vault model (TOML); the one shipped in schemas/vault/model.toml by default.
     #[arg(long, env = "PLAYLOG_VAULT_MODEL")]
     model: Option<std::path::PathBuf>,
@@ -38,7 +35,7 @@ pub fn load_model(path: Option<&std::path::Path>) -> Result<Model> {
 impl WarehouseArgs {
     fn open(&self) -> Result<(Warehouse, Model)> {
         let model = load_model(self.model.as_deref())?;
-        let warehouse = Warehouse::open(&self.warehouse)?;
+        let warehouse = self.location.open()?;
         Ok((warehouse, model))
     }
 }
@@ -177,17 +174,12 @@ pub fn check(args: CheckArgs) -> Result<()> {
   playlog report
   playlog report --warehouse duckdb:/data/playlog.duckdb")]
 pub struct ReportArgs {
-    /// Warehouse URL: duckdb:PATH.
-    #[arg(
-        long,
-        env = "PLAYLOG_WAREHOUSE",
-        default_value = "duckdb:playlog.duckdb"
-    )]
-    warehouse: String,
+    #[command(flatten)]
+    location: WarehouseLocation,
 }
 
 pub fn report(args: ReportArgs) -> Result<()> {
-    let mut w = Warehouse::open(&args.warehouse)?;
+    let mut w = args.location.open()?;
     let sections = playlog_vault::report(&mut w)
         .context("reading the marts (has `playlog vault build` run on this warehouse?)")?;
     print!("{}", playlog_vault::render(&sections));

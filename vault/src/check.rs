@@ -31,7 +31,7 @@ struct Test {
     detail: String,
 }
 
-fn tests(model: &Model, sql: Sql, max_age: Duration) -> Vec<Test> {
+fn tests(model: &Model, sql: &Sql, max_age: Duration) -> Vec<Test> {
     let v = |t: &str| sql.table("vault", t);
     let mut out = Vec::new();
     let mut keyed: Vec<(String, String)> = Vec::new();
@@ -96,9 +96,9 @@ fn tests(model: &Model, sql: Sql, max_age: Duration) -> Vec<Test> {
             .iter()
             .map(|s| {
                 format!(
-                    "SELECT {hk} AS hk, CONCAT_WS('||', {std}) AS bk FROM {raw} WHERE {hk} IS NOT NULL",
+                    "SELECT {hk} AS hk, CONCAT({std}) AS bk FROM {raw} WHERE {hk} IS NOT NULL",
                     hk = sql.hash_key(&bks),
-                    std = standardised.join(", "),
+                    std = standardised.join(", '||', "),
                     raw = sql.table("raw", &model.sources[s].table),
                 )
             })
@@ -169,7 +169,7 @@ fn tests(model: &Model, sql: Sql, max_age: Duration) -> Vec<Test> {
         query: format!(
             "SELECT CASE WHEN MAX(l) IS NULL OR {age} > {secs} THEN 1 ELSE 0 END FROM ({}) n",
             newest.join(" UNION ALL "),
-            age = sql.seconds_between("MAX(l)", "CAST(now() AS TIMESTAMP)"),
+            age = sql.seconds_between("MAX(l)", sql.now()),
             secs = max_age.as_secs(),
         ),
         detail: format!("newest _loaded_at within {}s", max_age.as_secs()),
@@ -181,7 +181,7 @@ fn tests(model: &Model, sql: Sql, max_age: Duration) -> Vec<Test> {
 pub fn run_checks(
     s: &mut dyn SqlSession,
     model: &Model,
-    sql: Sql,
+    sql: &Sql,
     max_age: Duration,
 ) -> Result<Vec<CheckResult>, WarehouseError> {
     let mut results = Vec::new();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use playlog_warehouse::{SqlSession, WarehouseError};
 
-use crate::dialect::Sql;
+use crate::dialect::{Layout, Partition, Sql};
 use crate::model::{Model, Satellite};
 
 /// The columns every vault table carries.
@@ -28,7 +28,7 @@ pub(crate) struct Staged {
 
 impl Staged {
     /// An empty staging: ranges that match nothing.
-    pub fn nothing(sql: Sql) -> Staged {
+    pub fn nothing(sql: &Sql) -> Staged {
         Staged {
             rows: 0,
             min_ts: sql.end_of_time(),
@@ -46,7 +46,7 @@ impl Core<'_> {
     /// A source's rows with derived columns, hub keys, load date and record source; `filter` is a condition
     /// over the raw row `r`.
     pub fn stage_select(&self, source: &str, filter: &str) -> String {
-        let sql = self.sql;
+        let sql = &self.sql;
         let src = &self.model.sources[source];
         let derived: String = src
             .columns
@@ -72,12 +72,18 @@ impl Core<'_> {
     /// DDL: every vault table (shaped by the SQL that fills it, so types follow the raw tables), the ghost
     /// records, and the run log whose high-water marks make runs incremental.
     pub fn create_tables(&self, s: &mut dyn SqlSession) -> Result<(), WarehouseError> {
-        let sql = self.sql;
-        s.execute(&sql.create_schema("vault"))?;
+        let sql = &self.sql;
+        if let Some(ddl) = sql.create_schema("vault") {
+            s.execute(&ddl)?;
+        }
         s.execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {} (run_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL, \
-             loaded_through TIMESTAMP NOT NULL, max_ts TIMESTAMP NOT NULL, rows BIGINT NOT NULL, seconds DOUBLE NOT NULL)",
-            sql.table("vault", "_runs")
+            "CREATE TABLE IF NOT EXISTS {} (run_at TIMESTAMP NOT NULL, source {text} NOT NULL, \
+             loaded_through TIMESTAMP NOT NULL, max_ts TIMESTAMP NOT NULL, {rows} {int} NOT NULL, seconds {float} NOT NULL)",
+            sql.table("vault", "_runs"),
+            text = sql.string_type(),
+            rows = sql.quote("rows"),
+            int = sql.int_type(),
+            float = sql.float_type(),
         ))?;
         for source in self.model.sources.keys() {
             // Shapes only: nothing is read.
@@ -88,38 +94,61 @@ impl Core<'_> {
         }
         for hub in &self.model.hubs {
             let table = sql.table("vault", &hub.name);
-            s.execute(&sql.create_table_like(&table, &self.hub_candidates(hub)))?;
+            s.execute(&sql.create_table_like(
+                &table,
+                &self.hub_candidates(hub),
+                Layout {
+                    partition: None,
+                    cluster: Some(&hub.key),
+                },
+            ))?;
             let ghost_bks: String = hub
                 .business_keys
                 .iter()
                 .map(|b| format!(", NULL AS {b}"))
                 .collect();
-            s.execute(&format!(
-                "INSERT INTO {table} BY NAME SELECT {ghost} AS {key}{ghost_bks}, {begin} AS load_date, 'SYSTEM' AS record_source \
-                 WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {key} = {ghost})",
-                ghost = sql.ghost_key(),
-                key = hub.key,
-                begin = sql.beginning_of_time(),
-            ))?;
-        }
-        for link in &self.model.links {
-            s.execute(
-                &sql.create_table_like(
-                    &sql.table("vault", &link.name),
-                    &self.link_candidates(link),
+            sql.insert_by_name(
+                s,
+                &table,
+                &format!(
+                    "SELECT {ghost} AS {key}{ghost_bks}, {begin} AS load_date, 'SYSTEM' AS record_source \
+                     FROM (SELECT 1 AS one) g WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {key} = {ghost})",
+                    ghost = sql.ghost_key(),
+                    key = hub.key,
+                    begin = sql.beginning_of_time(),
                 ),
             )?;
         }
+        for link in &self.model.links {
+            s.execute(&sql.create_table_like(
+                &sql.table("vault", &link.name),
+                &self.link_candidates(link),
+                Layout {
+                    partition: None,
+                    cluster: Some(&link.key),
+                },
+            ))?;
+        }
         for t in &self.model.transactional_links {
+            // Event-grain: partitioned by event day, which the de-duplicating anti-join reads by.
             s.execute(&sql.create_table_like(
                 &sql.table("vault", &t.name),
                 &self.transactional_candidates(t),
+                Layout {
+                    partition: Some(Partition::DayOf("ts")),
+                    cluster: Some(&t.key),
+                },
             ))?;
         }
         for sat in &self.model.satellites {
+            let parent = self.model.hub(&sat.parent).map(|h| h.key.as_str());
             s.execute(&sql.create_table_like(
                 &sql.table("vault", &sat.name),
                 &self.satellite_table_shape(sat),
+                Layout {
+                    partition: None,
+                    cluster: parent,
+                },
             ))?;
         }
         Ok(())
@@ -200,7 +229,7 @@ impl Core<'_> {
         sat: &Satellite,
         table_of: &dyn Fn(&str) -> String,
     ) -> String {
-        let sql = self.sql;
+        let sql = &self.sql;
         let parent = self.model.hub(&sat.parent).map_or("", |h| h.key.as_str());
         sat.feeds()
             .iter()
@@ -259,7 +288,7 @@ impl Core<'_> {
             &self.stage_select(source, &format!("r._loaded_at > {after}")),
         ))?;
         let row = s.query(&format!(
-            "SELECT count(*), CAST(min(ts) AS VARCHAR), CAST(max(ts) AS VARCHAR), CAST(max(_loaded_at) AS VARCHAR) FROM {table}"
+            "SELECT count(*), min(ts), max(ts), max(_loaded_at) FROM {table}"
         ))?;
         let Some([n, min_ts, max_ts, loaded]) = row.first().map(|r| r.as_slice()) else {
             return Ok(None);
@@ -282,8 +311,8 @@ impl Core<'_> {
         hub: &crate::model::Hub,
     ) -> Result<usize, WarehouseError> {
         let table = self.sql.table("vault", &hub.name);
-        s.execute(&format!(
-            "INSERT INTO {table} BY NAME SELECT * FROM ({c}) c \
+        self.sql.insert_by_name(s, &table, &format!(
+            "SELECT * FROM ({c}) c \
              WHERE NOT EXISTS (SELECT 1 FROM {table} h WHERE h.{key} = c.{key}) \
              QUALIFY row_number() OVER (PARTITION BY c.{key} ORDER BY c.load_date, c.record_source) = 1",
             c = self.hub_candidates(hub),
@@ -297,8 +326,8 @@ impl Core<'_> {
         link: &crate::model::Link,
     ) -> Result<usize, WarehouseError> {
         let table = self.sql.table("vault", &link.name);
-        s.execute(&format!(
-            "INSERT INTO {table} BY NAME SELECT * FROM ({c}) c \
+        self.sql.insert_by_name(s, &table, &format!(
+            "SELECT * FROM ({c}) c \
              WHERE c.{key} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} l WHERE l.{key} = c.{key}) \
              QUALIFY row_number() OVER (PARTITION BY c.{key} ORDER BY c.load_date, c.record_source) = 1",
             c = self.link_candidates(link),
@@ -328,7 +357,8 @@ impl Core<'_> {
                 hi = staged.max_ts,
             ),
         ))?;
-        s.execute(&format!("INSERT INTO {table} BY NAME SELECT * FROM {new}"))
+        self.sql
+            .insert_by_name(s, &table, &format!("SELECT * FROM {new}"))
     }
 
     /// The temp table holding what this run added to a vault table.
@@ -350,7 +380,7 @@ impl Core<'_> {
         marks: &BTreeMap<String, String>,
         event_marks: &BTreeMap<String, String>,
     ) -> Result<usize, WarehouseError> {
-        let sql = self.sql;
+        let sql = &self.sql;
         let table = sql.table("vault", &sat.name);
         let parent = self.model.hub(&sat.parent).map_or("", |h| h.key.as_str());
         let from_col = Self::from_column(sat);
@@ -390,6 +420,7 @@ impl Core<'_> {
                    UNION ALL
                    SELECT * FROM (SELECT * FROM {unhashed} WHERE hk IN (SELECT hk FROM {steady})
                                   QUALIFY row_number() OVER (PARTITION BY hk ORDER BY effective_from, priority) = 1) f) o
+                 WHERE TRUE
                  QUALIFY row_number() OVER (PARTITION BY hk, effective_from, hashdiff ORDER BY load_date, priority) = 1",
                 hd = sql.hashdiff(&sat.payload.iter().map(String::as_str).collect::<Vec<_>>()),
             ),
@@ -407,10 +438,7 @@ impl Core<'_> {
                 &late_keys,
                 &format!("SELECT hk, MIN(effective_from) AS since FROM {obs} WHERE effective_from < {watermark} GROUP BY hk"),
             ))?;
-            let late_since = crate::first_value(
-                s,
-                &format!("SELECT CAST(MIN(since) AS VARCHAR) FROM {late_keys}"),
-            )?;
+            let late_since = crate::first_value(s, &format!("SELECT MIN(since) FROM {late_keys}"))?;
             if let Some(since) = late_since {
                 let since = sql.timestamp(&since);
                 let raw_of = |src: &str| {
@@ -427,40 +455,49 @@ impl Core<'_> {
                     )
                 };
                 let replay = self.satellite_observations(sat, &|src| raw_of(src));
-                s.execute(&format!(
-                    "INSERT INTO {obs} BY NAME SELECT * FROM ({replay}) o \
-                     WHERE o.effective_from >= (SELECT since FROM {late_keys} l WHERE l.hk = o.hk)"
-                ))?;
+                sql.insert_by_name(
+                    s,
+                    &obs,
+                    &format!(
+                        "SELECT o.* FROM ({replay}) o JOIN {late_keys} l ON l.hk = o.hk \
+                         WHERE o.effective_from >= l.since"
+                    ),
+                )?;
             }
         }
         let new = self.new_table(&sat.name);
+        let cols = format!("hk, hashdiff, {payload}, effective_from, {AUDIT}, priority");
+        let rest = sql.star_except(&["is_new", "previous", "priority"]);
         s.execute(&sql.create_temp_as(
             &new,
             &format!(
                 "WITH timeline AS (
                    SELECT *, lag(hashdiff) OVER (PARTITION BY hk ORDER BY effective_from, is_new, priority) AS previous
-                   FROM (SELECT *, 1 AS is_new FROM {obs} UNION ALL BY NAME SELECT *, 0 AS is_new FROM {stored_table}))
-                 SELECT * EXCLUDE (is_new, previous, priority) FROM timeline t
+                   FROM (SELECT {cols}, 1 AS is_new FROM {obs} UNION ALL SELECT {cols}, 0 AS is_new FROM {stored_table}) u)
+                 SELECT {rest} FROM timeline t
                  WHERE is_new = 1 AND (previous IS NULL OR previous <> hashdiff)
                    AND NOT EXISTS (SELECT 1 FROM {stored_table} x WHERE x.hk = t.hk AND x.effective_from = t.effective_from AND x.hashdiff = t.hashdiff)
                  QUALIFY row_number() OVER (PARTITION BY hk, effective_from, hashdiff ORDER BY load_date) = 1"
             ),
         ))?;
         if !sat.effectivity {
-            return s.execute(&format!(
-                "INSERT INTO {table} BY NAME SELECT hk AS {parent}, hashdiff, {payload}, effective_from, {AUDIT} FROM {new}"
-            ));
+            return sql.insert_by_name(
+                s,
+                &table,
+                &format!(
+                    "SELECT hk AS {parent}, hashdiff, {payload}, effective_from, {AUDIT} FROM {new}"
+                ),
+            );
         }
         // Effectivity: new intervals, plus a new version of every stored interval whose end moved.
-        s.execute(&format!(
-            "INSERT INTO {table} BY NAME
-             WITH current AS (
+        sql.insert_by_name(s, &table, &format!(
+            "WITH current AS (
                SELECT {parent} AS hk, hashdiff, {payload}, valid_from, valid_to, {AUDIT}, 0 AS is_new FROM {table}
                WHERE {parent} IN (SELECT hk FROM {new})
                QUALIFY row_number() OVER (PARTITION BY {parent}, valid_from ORDER BY load_date DESC, valid_to) = 1),
              merged AS (
                SELECT hk, hashdiff, {payload}, effective_from AS valid_from, CAST(NULL AS TIMESTAMP) AS valid_to, {AUDIT}, 1 AS is_new FROM {new}
-               UNION ALL BY NAME SELECT * FROM current),
+               UNION ALL SELECT hk, hashdiff, {payload}, valid_from, valid_to, {AUDIT}, is_new FROM current),
              timeline AS (
                SELECT *, COALESCE(lead(valid_from) OVER (PARTITION BY hk ORDER BY valid_from, is_new), {end}) AS new_valid_to,
                       max(CASE WHEN is_new = 1 THEN load_date END) OVER (PARTITION BY hk) AS run_load_date

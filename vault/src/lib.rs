@@ -51,19 +51,28 @@ impl RunReport {
 /// Runs the vault once: new raw rows into the core and the marts, in one transaction.
 pub fn run(warehouse: &mut Warehouse, model: &Model) -> Result<RunReport, WarehouseError> {
     let started = Instant::now();
-    let sql = Sql::new(warehouse.dialect());
-    let core = core::Core { model, sql };
-    let marts = marts::Marts { sql };
-    let mut report = warehouse.transaction(|session| {
+    let sql = Sql::for_warehouse(warehouse);
+    let core = core::Core {
+        model,
+        sql: sql.clone(),
+    };
+    let marts = marts::Marts { sql: sql.clone() };
+    let sql = &sql;
+    // DDL first, outside the run's transaction: BigQuery allows no DDL inside one. Every statement is
+    // idempotent, so a crash between the two leaves nothing to undo.
+    warehouse.autocommit(|session| {
         let s = &mut Timed(session);
         for setting in sql.session_settings() {
             s.execute(setting)?;
         }
         core.create_tables(s)?;
-        marts.create_tables(s)?;
+        marts.create_tables(s)
+    })?;
+    let mut report = warehouse.transaction(|session| {
+        let s = &mut Timed(session);
         let mut report = RunReport::default();
         let previous = s.query(&format!(
-            "SELECT source, CAST(MAX(loaded_through) AS VARCHAR), CAST(MAX(max_ts) AS VARCHAR) FROM {} GROUP BY source",
+            "SELECT source, MAX(loaded_through), MAX(max_ts) FROM {} GROUP BY source",
             sql.table("vault", "_runs")
         ))?;
         let mut marks = BTreeMap::new();
@@ -115,8 +124,9 @@ pub fn run(warehouse: &mut Warehouse, model: &Model) -> Result<RunReport, Wareho
         let seconds = started.elapsed().as_secs_f64();
         for (source, st) in &staged {
             s.execute(&format!(
-                "INSERT INTO {} VALUES (CAST(now() AS TIMESTAMP), {}, {}, {}, {}, {seconds})",
+                "INSERT INTO {} VALUES ({}, {}, {}, {}, {}, {seconds})",
                 sql.table("vault", "_runs"),
+                sql.now(),
                 sql.string(source),
                 st.max_loaded_at,
                 st.max_ts,
@@ -172,6 +182,10 @@ impl SqlSession for Timed<'_> {
     fn query(&mut self, sql: &str) -> Result<playlog_warehouse::Rows, WarehouseError> {
         self.timed(sql, |s| s.query(sql))
     }
+
+    fn columns(&mut self, table: &str) -> Result<Vec<String>, WarehouseError> {
+        self.0.columns(table)
+    }
 }
 
 /// Runs the data tests; `max_age` bounds how old the newest raw load may be.
@@ -180,12 +194,12 @@ pub fn check(
     model: &Model,
     max_age: Duration,
 ) -> Result<Vec<CheckResult>, WarehouseError> {
-    let sql = Sql::new(warehouse.dialect());
-    warehouse.transaction(|s| check::run_checks(s, model, sql, max_age))
+    let sql = Sql::for_warehouse(warehouse);
+    warehouse.transaction(|s| check::run_checks(s, model, &sql, max_age))
 }
 
 /// A short report from the marts (run `run` first).
 pub fn report(warehouse: &mut Warehouse) -> Result<Vec<report::Section>, WarehouseError> {
-    let sql = Sql::new(warehouse.dialect());
-    warehouse.transaction(|s| report::sections(s, sql))
+    let sql = Sql::for_warehouse(warehouse);
+    warehouse.transaction(|s| report::sections(s, &sql))
 }

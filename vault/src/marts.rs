@@ -8,7 +8,7 @@
 
 use playlog_warehouse::{SqlSession, Value, WarehouseError};
 
-use crate::dialect::Sql;
+use crate::dialect::{Layout, Partition, Sql};
 
 pub(crate) struct Marts {
     pub sql: Sql,
@@ -29,7 +29,7 @@ impl Marts {
 
     /// Plays, with who, where and at which level at play time. `filter` is a condition over `n`.
     fn listens_select(&self, filter: &str) -> String {
-        let sql = self.sql;
+        let sql = &self.sql;
         format!(
             "SELECT n.listen_hk, n.event_id, n.ts, {date} AS date, {hour} AS hour, {dow} AS weekday, {dow} >= 6 AS is_weekend,
                     n.user_hk, u.user_id, p.first_name, p.last_name, p.gender, p.registration,
@@ -54,7 +54,7 @@ impl Marts {
     }
 
     fn daily_user_activity_select(&self, dates: &DateRange) -> String {
-        let sql = self.sql;
+        let sql = &self.sql;
         format!(
             "WITH pv AS (
                SELECT user_hk, {date} AS date, COUNT(DISTINCT session_hk) AS sessions, COUNT(*) AS page_views,
@@ -87,7 +87,7 @@ impl Marts {
              FROM {listens} WHERE {range} GROUP BY date, hour, song_hk, song, artist",
             ghost = self.sql.ghost_key(),
             listens = self.t("listens"),
-            range = dates.filter(self.sql, "ts"),
+            range = dates.filter(&self.sql, "ts"),
         )
     }
 
@@ -102,12 +102,12 @@ impl Marts {
              WHERE rank <= 10",
             ghost = self.sql.ghost_key(),
             listens = self.t("listens"),
-            range = dates.filter(self.sql, "ts"),
+            range = dates.filter(&self.sql, "ts"),
         )
     }
 
     fn level_changes_select(&self, dates: &DateRange) -> String {
-        let sql = self.sql;
+        let sql = &self.sql;
         format!(
             "SELECT date, SUM(upgrades) AS upgrades, SUM(downgrades) AS downgrades, SUM(cancellations) AS cancellations
              FROM (
@@ -128,7 +128,7 @@ impl Marts {
 
     /// Session aggregates of this run's new events, merged into the stored rows.
     fn sessions_select(&self) -> String {
-        let sql = self.sql;
+        let sql = &self.sql;
         let ghost = sql.ghost_key();
         format!(
             "WITH pv AS (
@@ -165,37 +165,47 @@ impl Marts {
     }
 
     pub fn create_tables(&self, s: &mut dyn SqlSession) -> Result<(), WarehouseError> {
-        let sql = self.sql;
-        s.execute(&sql.create_schema("marts"))?;
+        let sql = &self.sql;
+        if let Some(ddl) = sql.create_schema("marts") {
+            s.execute(&ddl)?;
+        }
         let none = DateRange::empty();
-        s.execute(&sql.create_table_like(&self.t("listens"), &self.listens_select("FALSE")))?;
-        s.execute(&sql.create_table_like(&self.t("sessions"), &self.sessions_shape()))?;
-        s.execute(&sql.create_table_like(
-            &self.t("daily_user_activity"),
-            &self.daily_user_activity_select(&none),
-        ))?;
-        s.execute(&sql.create_table_like(
-            &self.t("song_hourly_metrics"),
-            &self.song_hourly_select(&none),
-        ))?;
-        s.execute(
-            &sql.create_table_like(&self.t("top_songs_daily"), &self.top_songs_select(&none)),
-        )?;
-        s.execute(
-            &sql.create_table_like(&self.t("level_changes"), &self.level_changes_select(&none)),
-        )?;
+        // Every mart is partitioned by event date in BigQuery: its rebuilds and readers go by date.
+        let by_date = |cluster| Layout {
+            partition: Some(Partition::Date("date")),
+            cluster,
+        };
+        for (mart, select, cluster) in [
+            ("listens", self.listens_select("FALSE"), Some("user_hk")),
+            ("sessions", self.sessions_shape(), Some("session_hk")),
+            (
+                "daily_user_activity",
+                self.daily_user_activity_select(&none),
+                Some("user_hk"),
+            ),
+            (
+                "song_hourly_metrics",
+                self.song_hourly_select(&none),
+                Some("song_hk"),
+            ),
+            ("top_songs_daily", self.top_songs_select(&none), None),
+            ("level_changes", self.level_changes_select(&none), None),
+        ] {
+            s.execute(&sql.create_table_like(&self.t(mart), &select, by_date(cluster)))?;
+        }
         Ok(())
     }
 
     fn sessions_shape(&self) -> String {
         // The merge reads the sessions table itself, so its first shape is spelled out.
-        let sql = self.sql;
+        let sql = &self.sql;
         format!(
             "SELECT se.session_hk, se.session_id, u.user_hk, u.user_id, {date} AS date, n.ts AS started_at, n.ts AS ended_at,
-                    {length} AS length_seconds, CAST(0 AS BIGINT) AS items, CAST(0 AS BIGINT) AS listens
+                    {length} AS length_seconds, CAST(0 AS {int}) AS items, CAST(0 AS {int}) AS listens
              FROM {pv} n JOIN {hub_session} se ON se.session_hk = n.session_hk JOIN {hub_user} u ON u.user_hk = n.user_hk",
             date = sql.date_of("n.ts"),
             length = sql.seconds_between("n.ts", "n.ts"),
+            int = sql.int_type(),
             pv = self.v("nhl_page_view"),
             hub_session = self.v("hub_session"),
             hub_user = self.v("hub_user"),
@@ -204,7 +214,7 @@ impl Marts {
 
     /// Brings every mart up to date with this run's new vault rows (the `new_*` tables).
     pub fn update(&self, s: &mut dyn SqlSession) -> Result<Vec<(String, usize)>, WarehouseError> {
-        let sql = self.sql;
+        let sql = &self.sql;
         let mut changed = Vec::new();
         // Users whose satellites changed: their plays since the change are rebuilt.
         let since = sql.temp_table("changed_users");
@@ -220,10 +230,7 @@ impl Marts {
                 union.join(" UNION ALL ")
             ),
         ))?;
-        let rebuild_from = crate::first_value(
-            s,
-            &format!("SELECT CAST(MIN(since) AS VARCHAR) FROM {since}"),
-        )?;
+        let rebuild_from = crate::first_value(s, &format!("SELECT MIN(since) FROM {since}"))?;
         let listens = self.t("listens");
         let new_listens = self.added("nhl_listen");
         // The plays to (re)write: this run's new ones, and those of changed users since their change.
@@ -241,9 +248,7 @@ impl Marts {
             &targets,
             &format!("SELECT listen_hk, ts FROM {new_listens}{rebuilt}"),
         ))?;
-        let range = s.query(&format!(
-            "SELECT CAST(MIN(ts) AS VARCHAR), CAST(MAX(ts) AS VARCHAR) FROM {targets}"
-        ))?;
+        let range = s.query(&format!("SELECT MIN(ts), MAX(ts) FROM {targets}"))?;
         let (lo, hi) = match range.first().map(Vec::as_slice) {
             Some([Value::Text(lo), Value::Text(hi)]) => (sql.timestamp(lo), sql.timestamp(hi)),
             _ => (sql.end_of_time(), sql.beginning_of_time()),
@@ -259,10 +264,7 @@ impl Marts {
             let deleted = s.execute(&format!("DELETE FROM {listens} WHERE {}", in_targets("")))?;
             changed.push(("marts.listens (rebuilt)".to_owned(), deleted));
         }
-        let inserted = s.execute(&format!(
-            "INSERT INTO {listens} BY NAME {}",
-            self.listens_select(&in_targets("n."))
-        ))?;
+        let inserted = sql.insert_by_name(s, &listens, &self.listens_select(&in_targets("n.")))?;
         changed.push(("marts.listens".to_owned(), inserted));
 
         // Sessions: merge the new events in.
@@ -274,14 +276,12 @@ impl Marts {
         ))?;
         changed.push((
             "marts.sessions".to_owned(),
-            s.execute(&format!(
-                "INSERT INTO {sessions} BY NAME SELECT * FROM {merged}"
-            ))?,
+            sql.insert_by_name(s, &sessions, &format!("SELECT * FROM {merged}"))?,
         ));
 
         // Dates touched by this run's new (or rebuilt) events.
         let touched = s.query(&format!(
-            "SELECT DISTINCT CAST(d AS VARCHAR) FROM (
+            "SELECT DISTINCT d FROM (
                SELECT {d_ts} AS d FROM {new_pv} UNION ALL SELECT {d_ts} FROM {targets} UNION ALL SELECT {d_ts} FROM {new_sc}) x
              ORDER BY 1",
             d_ts = sql.date_of("ts"),
@@ -314,7 +314,7 @@ impl Marts {
             ))?;
             changed.push((
                 format!("marts.{mart}"),
-                s.execute(&format!("INSERT INTO {table} BY NAME {select}"))?,
+                sql.insert_by_name(s, &table, &select)?,
             ));
         }
         Ok(changed)
@@ -341,7 +341,7 @@ impl DateRange {
         self.dates.is_empty()
     }
 
-    fn list(&self, sql: Sql) -> String {
+    fn list(&self, sql: &Sql) -> String {
         self.dates
             .iter()
             .map(|d| format!("DATE {}", sql.string(d)))
@@ -350,7 +350,7 @@ impl DateRange {
     }
 
     /// Rows of these dates, by a timestamp column: a range first (prunes), then the exact dates.
-    fn filter(&self, sql: Sql, ts: &str) -> String {
+    fn filter(&self, sql: &Sql, ts: &str) -> String {
         let (Some(first), Some(last)) = (self.dates.first(), self.dates.last()) else {
             return "FALSE".into();
         };
@@ -363,7 +363,7 @@ impl DateRange {
         )
     }
 
-    fn filter_dates(&self, sql: Sql, date: &str) -> String {
+    fn filter_dates(&self, sql: &Sql, date: &str) -> String {
         if self.dates.is_empty() {
             return "FALSE".into();
         }

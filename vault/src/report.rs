@@ -12,14 +12,11 @@ pub struct Section {
     pub rows: Rows,
 }
 
-pub(crate) fn sections(s: &mut dyn SqlSession, sql: Sql) -> Result<Vec<Section>, WarehouseError> {
+pub(crate) fn sections(s: &mut dyn SqlSession, sql: &Sql) -> Result<Vec<Section>, WarehouseError> {
     let m = |t: &str| sql.table("marts", t);
     let latest = crate::first_value(
         s,
-        &format!(
-            "SELECT CAST(MAX(date) AS VARCHAR) FROM {}",
-            m("top_songs_daily")
-        ),
+        &format!("SELECT MAX(date) FROM {}", m("top_songs_daily")),
     )?;
     let mut out = Vec::new();
     if let Some(day) = latest {
@@ -37,16 +34,17 @@ pub(crate) fn sections(s: &mut dyn SqlSession, sql: Sql) -> Result<Vec<Section>,
         title: "Daily active users, plays and minutes (latest 7 days)".into(),
         header: vec!["date", "active users", "plays", "minutes played"],
         rows: s.query(&format!(
-            "SELECT CAST(date AS VARCHAR), COUNT(*), SUM(listens), CAST(ROUND(SUM(minutes_played)) AS BIGINT)
+            "SELECT date, COUNT(*), SUM(listens), CAST(ROUND(SUM(minutes_played)) AS {int})
              FROM {} GROUP BY date ORDER BY date DESC LIMIT 7",
-            m("daily_user_activity")
+            m("daily_user_activity"),
+            int = sql.int_type(),
         ))?,
     });
     out.push(Section {
         title: "Upgrades, downgrades and cancellations (latest 7 days)".into(),
         header: vec!["date", "upgrades", "downgrades", "cancellations"],
         rows: s.query(&format!(
-            "SELECT CAST(date AS VARCHAR), upgrades, downgrades, cancellations FROM {} ORDER BY date DESC LIMIT 7",
+            "SELECT date, upgrades, downgrades, cancellations FROM {} ORDER BY date DESC LIMIT 7",
             m("level_changes")
         ))?,
     });

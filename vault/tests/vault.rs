@@ -184,7 +184,7 @@ fn snapshot(f: &mut Fixture) -> Vec<i64> {
 #[test]
 fn hash_keys_and_hashdiffs_match_golden_vectors_computed_with_hashlib() {
     let mut f = Fixture::new();
-    let sql = Sql::new(f.warehouse.dialect());
+    let sql = Sql::for_warehouse(&f.warehouse);
     let golden = include_str!("data/golden-hashes.tsv");
     let mut checked = 0;
     for line in golden.lines().filter(|l| !l.starts_with('#')) {

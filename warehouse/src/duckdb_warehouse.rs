@@ -1,11 +1,9 @@
 //! DuckDB, embedded: one file, one writer process.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use duckdb::{Connection, params};
 
 use crate::raw_batch::RawBatch;
-use crate::sql::{Rows, SqlSession, Value, sql_error};
+use crate::sql::{Rows, SqlSession, Value, sql_error, timestamp_text};
 use crate::{Committed, OffsetAdvance, PartitionOffset, WarehouseError};
 
 /// The DDL, numbered and applied once each, in order. Every file is idempotent too (`IF NOT EXISTS`).
@@ -19,26 +17,6 @@ const MIGRATIONS: [(&str, &str); 2] = [
         include_str!("../../schemas/warehouse/duckdb/002-kafka-offsets.sql"),
     ),
 ];
-
-/// Test-only fault injection: the number of writes to fail, read once from the environment. A real full
-/// disk or I/O error cannot be produced on demand in a test, so the warehouse-failure test uses this.
-static INJECTED_FAILURES: AtomicU64 = AtomicU64::new(u64::MAX);
-
-fn take_injected_failure() -> bool {
-    let mut left = INJECTED_FAILURES.load(Ordering::Relaxed);
-    if left == u64::MAX {
-        left = std::env::var("PLAYLOG_FAULT_WAREHOUSE_WRITES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        INJECTED_FAILURES.store(left, Ordering::Relaxed);
-    }
-    if left == 0 {
-        return false;
-    }
-    INJECTED_FAILURES.store(left - 1, Ordering::Relaxed);
-    true
-}
 
 pub struct DuckDbWarehouse {
     path: String,
@@ -130,12 +108,9 @@ impl DuckDbWarehouse {
         batch: &RawBatch,
         offsets: &[OffsetAdvance],
     ) -> Result<Committed, WarehouseError> {
-        if take_injected_failure() {
-            return Err(WarehouseError::Injected);
-        }
         let write = |source| WarehouseError::Write { source };
         let rows = batch.rows_per_stream();
-        let loaded_at = now_ms().max(self.last_loaded_at + 1);
+        let loaded_at = crate::now_ms().max(self.last_loaded_at + 1);
         let tables = batch.finish(loaded_at)?;
         let tx = self.conn.transaction().map_err(write)?;
         // Fencing: every partition must still stand where this writer last saw it.
@@ -233,6 +208,14 @@ impl SqlSession for DuckDbSession<'_> {
         }
         Ok(out)
     }
+
+    fn columns(&mut self, table: &str) -> Result<Vec<String>, WarehouseError> {
+        let sql = format!("SELECT * FROM {table} LIMIT 0");
+        let mut stmt = self.tx.prepare(&sql).map_err(|e| sql_error(&sql, e))?;
+        // Column names are known only once the statement has run (LIMIT 0: nothing is read).
+        stmt.execute([]).map_err(|e| sql_error(&sql, e))?;
+        Ok(stmt.column_names())
+    }
 }
 
 fn to_value(value: duckdb::types::ValueRef<'_>) -> Value {
@@ -244,9 +227,7 @@ fn to_value(value: duckdb::types::ValueRef<'_>) -> Value {
             TimeUnit::Microsecond => v,
             TimeUnit::Nanosecond => v / 1_000,
         };
-        chrono::DateTime::from_timestamp_micros(micros).map_or(Value::Int(micros), |t| {
-            Value::Text(t.naive_utc().format("%Y-%m-%d %H:%M:%S%.f").to_string())
-        })
+        Value::Text(timestamp_text(micros))
     };
     match value {
         V::Null => Value::Null,
@@ -270,12 +251,6 @@ fn to_value(value: duckdb::types::ValueRef<'_>) -> Value {
             .map_or(Value::Int(days.into()), |d| Value::Text(d.to_string())),
         other => Value::Text(format!("{other:?}")),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

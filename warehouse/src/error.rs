@@ -42,6 +42,11 @@ pub enum WarehouseError {
     Injected,
     #[error("SQL: {0}")]
     Sql(String),
+    /// The warehouse service could not be reached, or asked to slow down: retried with backoff.
+    #[error("warehouse unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Auth(String),
 }
 
 impl WarehouseError {
@@ -53,6 +58,7 @@ impl WarehouseError {
             WarehouseError::Write { .. }
                 | WarehouseError::ReadOffsets { .. }
                 | WarehouseError::Injected
+                | WarehouseError::Unavailable(_)
         )
     }
 }

@@ -1,17 +1,24 @@
-//! Warehouses behind one interface, chosen by URL scheme. Today: DuckDB (`duckdb:PATH`), embedded.
+//! Warehouses behind one interface, chosen by URL scheme: DuckDB (`duckdb:PATH`), embedded, and BigQuery
+//! (`bigquery://PROJECT/PREFIX`), for production. They differ only in their adapter module here and in
+//! the SQL dialect module of the vault.
 //!
 //! Exactly-once shows in the signature: [`Warehouse::write`] takes the rows *and* the Kafka offsets they
-//! advance, and commits both in one transaction.
+//! advance. DuckDB commits both in one transaction; BigQuery streams the rows, then advances the offsets
+//! (at-least-once into raw; see the `bigquery` module).
 
+mod bigquery;
 mod duckdb_warehouse;
 mod error;
 pub mod raw_batch;
 mod sql;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use bigquery::BigQueryWarehouse;
 pub use duckdb_warehouse::DuckDbWarehouse;
 pub use error::WarehouseError;
 pub use raw_batch::{KafkaMeta, RawBatch};
-pub use sql::{Rows, SqlSession, Value};
+pub use sql::{Rows, SqlSession, Value, timestamp_text};
 
 /// The next offset to read in one partition, as a consumer group stored it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,22 +48,50 @@ pub struct Committed {
     pub loaded_at: i64,
 }
 
+/// A row the warehouse refused, for the dead-letter topic: where it came from, the row as sent, and the
+/// warehouse's reason.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub row: String,
+    pub message: String,
+}
+
 /// The SQL dialects generated SQL is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     DuckDb,
+    BigQuery,
 }
 
 /// A warehouse, dispatched by a closed enum: two backends, not a plugin market.
 pub enum Warehouse {
     DuckDb(DuckDbWarehouse),
+    BigQuery(Box<BigQueryWarehouse>),
 }
 
+/// The environment variable that points BigQuery URLs at an emulator, as Google's own clients read it.
+pub const BIGQUERY_EMULATOR_ENV: &str = "BIGQUERY_EMULATOR_HOST";
+
 impl Warehouse {
-    /// Opens the warehouse a URL names and brings its raw schema up to date, idempotently.
-    ///
-    /// `duckdb:PATH` (or `duckdb://PATH`) opens or creates an embedded DuckDB file.
+    /// Opens the warehouse a URL names and brings its raw schema up to date, idempotently. A BigQuery
+    /// emulator is taken from `BIGQUERY_EMULATOR_HOST`, if set.
     pub fn open(url: &str) -> Result<Warehouse, WarehouseError> {
+        let endpoint = std::env::var(BIGQUERY_EMULATOR_ENV).ok();
+        Warehouse::open_with(url, endpoint.as_deref())
+    }
+
+    /// Opens the warehouse a URL names:
+    /// - `duckdb:PATH` (or `duckdb://PATH`) opens or creates an embedded DuckDB file;
+    /// - `bigquery://PROJECT/PREFIX` uses the datasets `PREFIX_raw`, `PREFIX_vault` and `PREFIX_marts`,
+    ///   through `bigquery_endpoint` (an emulator, no authentication) if given, else Google's API with
+    ///   Application Default Credentials.
+    pub fn open_with(
+        url: &str,
+        bigquery_endpoint: Option<&str>,
+    ) -> Result<Warehouse, WarehouseError> {
         if let Some(path) = url
             .strip_prefix("duckdb://")
             .or_else(|| url.strip_prefix("duckdb:"))
@@ -69,15 +104,16 @@ impl Warehouse {
             }
             return Ok(Warehouse::DuckDb(DuckDbWarehouse::open(path)?));
         }
-        if url.starts_with("bigquery://") {
-            return Err(WarehouseError::BadUrl {
-                url: url.to_owned(),
-                why: "BigQuery is not supported yet; use duckdb:PATH".into(),
-            });
+        if let Some(rest) = url.strip_prefix("bigquery://") {
+            return Ok(Warehouse::BigQuery(Box::new(BigQueryWarehouse::open(
+                url,
+                rest,
+                bigquery_endpoint,
+            )?)));
         }
         Err(WarehouseError::BadUrl {
             url: url.to_owned(),
-            why: "expected duckdb:PATH, for example duckdb:playlog.duckdb".into(),
+            why: "expected duckdb:PATH (for example duckdb:playlog.duckdb) or bigquery://PROJECT/DATASET_PREFIX".into(),
         })
     }
 
@@ -85,6 +121,7 @@ impl Warehouse {
     pub fn describe(&self) -> String {
         match self {
             Warehouse::DuckDb(w) => w.describe(),
+            Warehouse::BigQuery(w) => w.describe(),
         }
     }
 
@@ -92,6 +129,7 @@ impl Warehouse {
     pub fn stored_offsets(&mut self, group: &str) -> Result<Vec<PartitionOffset>, WarehouseError> {
         match self {
             Warehouse::DuckDb(w) => w.stored_offsets(group),
+            Warehouse::BigQuery(w) => w.stored_offsets(group),
         }
     }
 
@@ -99,6 +137,16 @@ impl Warehouse {
     pub fn dialect(&self) -> Dialect {
         match self {
             Warehouse::DuckDb(_) => Dialect::DuckDb,
+            Warehouse::BigQuery(_) => Dialect::BigQuery,
+        }
+    }
+
+    /// What generated SQL puts before a schema name (`raw`, `vault`, `marts`) to name it here: nothing
+    /// for DuckDB, `project.prefix_` for BigQuery's datasets.
+    pub fn schema_prefix(&self) -> String {
+        match self {
+            Warehouse::DuckDb(_) => String::new(),
+            Warehouse::BigQuery(w) => w.schema_prefix(),
         }
     }
 
@@ -110,6 +158,20 @@ impl Warehouse {
     ) -> Result<T, WarehouseError> {
         match self {
             Warehouse::DuckDb(w) => w.transaction(work),
+            Warehouse::BigQuery(w) => w.transaction(work),
+        }
+    }
+
+    /// Runs `work` with each statement committed by itself: for DDL, which BigQuery does not allow inside
+    /// a transaction. Session state (temp tables) carries over to later transactions on this handle.
+    pub fn autocommit<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn SqlSession) -> Result<T, WarehouseError>,
+    ) -> Result<T, WarehouseError> {
+        match self {
+            // DuckDB's DDL is transactional: one transaction is the simplest autocommit.
+            Warehouse::DuckDb(w) => w.transaction(work),
+            Warehouse::BigQuery(w) => w.autocommit(work),
         }
     }
 
@@ -118,16 +180,48 @@ impl Warehouse {
         self.transaction(|s| s.query(sql))
     }
 
-    /// Appends the batch's rows and records `offsets` for `group`, atomically.
-    /// The batch is left as it was, so that a failed write can be retried with it.
+    /// Lands the batch's rows and records `offsets` for `group`; rows the warehouse refuses go to
+    /// `rejected` before the offsets move. The batch is left as it was, so that a failed write can be
+    /// retried with it.
     pub fn write(
         &mut self,
         group: &str,
         batch: &RawBatch,
         offsets: &[OffsetAdvance],
+        rejected: &mut dyn FnMut(Vec<Rejected>) -> Result<(), WarehouseError>,
     ) -> Result<Committed, WarehouseError> {
+        if take_injected_failure() {
+            return Err(WarehouseError::Injected);
+        }
         match self {
             Warehouse::DuckDb(w) => w.write(group, batch, offsets),
+            Warehouse::BigQuery(w) => w.write(group, batch, offsets, rejected),
         }
     }
+}
+
+/// Test-only fault injection: the number of writes to fail, read once from the environment. A real full
+/// disk or I/O error cannot be produced on demand in a test, so the warehouse-failure test uses this.
+static INJECTED_FAILURES: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn take_injected_failure() -> bool {
+    let mut left = INJECTED_FAILURES.load(Ordering::Relaxed);
+    if left == u64::MAX {
+        left = std::env::var("PLAYLOG_FAULT_WAREHOUSE_WRITES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        INJECTED_FAILURES.store(left, Ordering::Relaxed);
+    }
+    if left == 0 {
+        return false;
+    }
+    INJECTED_FAILURES.store(left - 1, Ordering::Relaxed);
+    true
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -65,6 +65,18 @@ pub trait SqlSession {
     fn execute(&mut self, sql: &str) -> Result<usize, WarehouseError>;
     /// Runs one query and reads back all of its rows.
     fn query(&mut self, sql: &str) -> Result<Rows, WarehouseError>;
+    /// A table's column names, in order: for inserts that name their columns (BigQuery has no
+    /// `INSERT … BY NAME`).
+    fn columns(&mut self, table: &str) -> Result<Vec<String>, WarehouseError>;
+}
+
+/// A timestamp as both warehouses' values read back: `YYYY-MM-DD HH:MM:SS[.fff…]`, UTC, with as many
+/// fraction digits as needed. Generated SQL turns it back into a literal.
+pub fn timestamp_text(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros).map_or_else(
+        || micros.to_string(),
+        |t| t.naive_utc().format("%Y-%m-%d %H:%M:%S%.f").to_string(),
+    )
 }
 
 /// A SQL statement that failed, with the statement's start for context.

@@ -1,0 +1,458 @@
+//! BigQuery, for production: `bigquery://PROJECT/PREFIX` writes to the datasets `PREFIX_raw`,
+//! `PREFIX_vault` and `PREFIX_marts` of PROJECT.
+//!
+//! Delivery into raw is at-least-once, as strong as the streaming API allows: rows are streamed first
+//! (insertAll, `insertId` = topic-partition-offset, so BigQuery drops most repeats), and only then are the
+//! offsets advanced, by one conditional MERGE that also fences off a member whose partitions moved. A crash
+//! or a fenced member between the two can leave repeated rows in raw; the vault and marts are exactly-once
+//! regardless, because every event-grain table is de-duplicated on the event's hash key.
+//!
+//! Generated SQL runs in a BigQuery session (so that temp tables work), and `transaction` wraps it in a
+//! multi-statement transaction spanning the session's jobs.
+
+mod auth;
+mod client;
+pub mod rows;
+
+use serde_json::Value as Json;
+
+use crate::raw_batch::RawBatch;
+use crate::sql::{Rows, SqlSession, Value, timestamp_text};
+use crate::{Committed, OffsetAdvance, PartitionOffset, Rejected, WarehouseError};
+use auth::TokenSource;
+use client::{ApiError, Client, QueryResult};
+
+const DEFAULT_ENDPOINT: &str = "https://bigquery.googleapis.com";
+
+/// The DDL, applied at every open (each statement is idempotent).
+const DDL: [&str; 2] = [
+    include_str!("../../../schemas/warehouse/bigquery/001-raw-events.sql"),
+    include_str!("../../../schemas/warehouse/bigquery/002-kafka-offsets.sql"),
+];
+
+pub struct BigQueryWarehouse {
+    client: Client,
+    project: String,
+    prefix: String,
+    endpoint: String,
+    /// The session generated SQL runs in, created on first use.
+    session: Option<String>,
+    last_loaded_at: i64,
+}
+
+impl From<ApiError> for WarehouseError {
+    fn from(e: ApiError) -> WarehouseError {
+        if e.is_transient() {
+            WarehouseError::Unavailable(e.to_string())
+        } else {
+            WarehouseError::Sql(e.to_string())
+        }
+    }
+}
+
+impl BigQueryWarehouse {
+    /// `rest` is what follows `bigquery://`: `PROJECT/PREFIX`. `endpoint` points at an emulator (no
+    /// authentication); without it, Google's API with Application Default Credentials.
+    pub fn open(url: &str, rest: &str, endpoint: Option<&str>) -> Result<Self, WarehouseError> {
+        let bad = |why: &str| WarehouseError::BadUrl {
+            url: url.to_owned(),
+            why: why.to_owned(),
+        };
+        let (project, prefix) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("expected bigquery://PROJECT/DATASET_PREFIX"))?;
+        let valid = |s: &str, extra: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(c))
+        };
+        if !valid(project, "-.:") {
+            return Err(bad(
+                "the project id is empty or has characters BigQuery does not allow",
+            ));
+        }
+        if !valid(prefix, "") {
+            return Err(bad(
+                "the dataset prefix must be letters, digits and underscores (datasets are PREFIX_raw, PREFIX_vault, PREFIX_marts)",
+            ));
+        }
+        let (endpoint, tokens) = match endpoint.filter(|e| !e.is_empty()) {
+            Some(e) if e.contains("://") => (e.to_owned(), TokenSource::None),
+            Some(e) => (format!("http://{e}"), TokenSource::None),
+            None => (
+                DEFAULT_ENDPOINT.to_owned(),
+                TokenSource::application_default().map_err(WarehouseError::Auth)?,
+            ),
+        };
+        let mut warehouse = BigQueryWarehouse {
+            client: Client::new(&endpoint, project, tokens),
+            project: project.to_owned(),
+            prefix: prefix.to_owned(),
+            endpoint,
+            session: None,
+            last_loaded_at: 0,
+        };
+        warehouse.migrate()?;
+        Ok(warehouse)
+    }
+
+    pub fn describe(&self) -> String {
+        let via = if self.endpoint == DEFAULT_ENDPOINT {
+            String::new()
+        } else {
+            format!(" via {}", self.endpoint)
+        };
+        format!("bigquery://{}/{}{via}", self.project, self.prefix)
+    }
+
+    /// `project.prefix_`: what a schema name is prefixed with to name a dataset.
+    pub fn schema_prefix(&self) -> String {
+        format!("{}.{}_", self.project, self.prefix)
+    }
+
+    fn dataset(&self, schema: &str) -> String {
+        format!("{}_{schema}", self.prefix)
+    }
+
+    fn table(&self, schema: &str, name: &str) -> String {
+        format!("`{}{schema}.{name}`", self.schema_prefix())
+    }
+
+    fn migrate(&mut self) -> Result<(), WarehouseError> {
+        let migrate = |what: &str, e: ApiError| WarehouseError::Sql(format!("{what}: {e}"));
+        for schema in ["raw", "vault", "marts"] {
+            let dataset = self.dataset(schema);
+            self.client
+                .ensure_dataset(&dataset, None)
+                .map_err(|e| migrate(&format!("creating dataset {dataset}"), e))?;
+        }
+        let raw = format!("{}raw", self.schema_prefix());
+        for file in DDL {
+            for statement in statements(file) {
+                let sql = statement.replace("{raw}", &raw);
+                self.client
+                    .query(&sql, None, false)
+                    .map_err(|e| migrate("applying schemas/warehouse/bigquery", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn stored_offsets(&mut self, group: &str) -> Result<Vec<PartitionOffset>, WarehouseError> {
+        let result = self.client.query(
+            &format!(
+                "SELECT topic, `partition`, next_offset FROM {} WHERE consumer_group = {}",
+                self.table("raw", "_kafka_offsets"),
+                string(group)
+            ),
+            None,
+            false,
+        )?;
+        Ok(to_rows(&result)
+            .into_iter()
+            .filter_map(|r| match r.as_slice() {
+                [Value::Text(topic), p, n] => Some(PartitionOffset {
+                    topic: topic.clone(),
+                    partition: p.as_i64()? as i32,
+                    next_offset: n.as_i64()?,
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Streams the rows, hands rows BigQuery rejected to `rejected` (the dead-letter topic), then advances
+    /// the offsets if no other member has moved them since.
+    pub fn write(
+        &mut self,
+        group: &str,
+        batch: &RawBatch,
+        offsets: &[OffsetAdvance],
+        rejected: &mut dyn FnMut(Vec<Rejected>) -> Result<(), WarehouseError>,
+    ) -> Result<Committed, WarehouseError> {
+        let mut rows = batch.rows_per_stream();
+        let loaded_at = crate::now_ms().max(self.last_loaded_at + 1);
+        let mut refused = Vec::new();
+        for (stream, records) in batch.finish(loaded_at)? {
+            let dataset = self.dataset("raw");
+            for request in rows::requests(stream, &records)? {
+                let errors = self
+                    .client
+                    .insert_all(&dataset, stream.topic(), &request.rows)?;
+                for (index, message) in errors {
+                    let Some((topic, partition, offset)) = request.origins.get(index).cloned()
+                    else {
+                        continue;
+                    };
+                    rows[stream.index()] -= 1;
+                    refused.push(Rejected {
+                        topic,
+                        partition,
+                        offset,
+                        row: request.rows[index]["json"].to_string(),
+                        message,
+                    });
+                }
+            }
+        }
+        if !refused.is_empty() {
+            tracing::warn!(
+                rows = refused.len(),
+                "BigQuery rejected rows; sending them to the dead-letter topic"
+            );
+            rejected(refused)?;
+        }
+        self.advance(group, offsets, loaded_at)?;
+        self.last_loaded_at = loaded_at;
+        Ok(Committed { rows, loaded_at })
+    }
+
+    /// One MERGE: every partition moves from `previous` to `next_offset`, or none does (fenced).
+    fn advance(
+        &mut self,
+        group: &str,
+        offsets: &[OffsetAdvance],
+        loaded_at: i64,
+    ) -> Result<(), WarehouseError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let table = self.table("raw", "_kafka_offsets");
+        let source = offsets
+            .iter()
+            .map(|o| {
+                format!(
+                    "SELECT {} AS consumer_group, {} AS topic, {} AS `partition`, CAST({} AS INT64) AS previous, {} AS next_offset",
+                    string(group),
+                    string(&o.topic),
+                    o.partition,
+                    o.previous.map_or("NULL".to_owned(), |p| p.to_string()),
+                    o.next_offset
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let sql = format!(
+            "MERGE {table} t
+             USING (SELECT * FROM ({source}) s WHERE NOT EXISTS (
+                      SELECT 1 FROM ({source}) c LEFT JOIN {table} o
+                        ON o.consumer_group = c.consumer_group AND o.topic = c.topic AND o.`partition` = c.`partition`
+                      WHERE o.next_offset IS DISTINCT FROM c.previous)) s
+             ON t.consumer_group = s.consumer_group AND t.topic = s.topic AND t.`partition` = s.`partition`
+             WHEN MATCHED THEN UPDATE SET next_offset = s.next_offset, updated_at = TIMESTAMP '{at}'
+             WHEN NOT MATCHED THEN INSERT (consumer_group, topic, `partition`, next_offset, updated_at)
+               VALUES (s.consumer_group, s.topic, s.`partition`, s.next_offset, TIMESTAMP '{at}')",
+            at = timestamp_text(loaded_at * 1000),
+        );
+        let result = self.client.query(&sql, None, false)?;
+        if result.affected.unwrap_or(0) as usize == offsets.len() {
+            return Ok(());
+        }
+        let stored = self.stored_offsets(group)?;
+        let moved = offsets.iter().find(|o| {
+            stored
+                .iter()
+                .find(|s| s.topic == o.topic && s.partition == o.partition)
+                .map(|s| s.next_offset)
+                != o.previous
+        });
+        let o = moved.unwrap_or(&offsets[0]);
+        Err(WarehouseError::Fenced {
+            topic: o.topic.clone(),
+            partition: o.partition,
+            stored: stored
+                .iter()
+                .find(|s| s.topic == o.topic && s.partition == o.partition)
+                .map(|s| s.next_offset),
+            expected: o.previous,
+        })
+    }
+
+    fn session(&mut self) -> Result<String, WarehouseError> {
+        if let Some(id) = &self.session {
+            return Ok(id.clone());
+        }
+        let result = self.client.query("SELECT 1", None, true)?;
+        let id = result.session_id.ok_or_else(|| {
+            WarehouseError::Sql("BigQuery did not create a session (createSession)".into())
+        })?;
+        self.session = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Runs `work` in one multi-statement transaction of this handle's session.
+    pub fn transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn SqlSession) -> Result<T, WarehouseError>,
+    ) -> Result<T, WarehouseError> {
+        let id = self.session()?;
+        let mut session = BigQuerySession {
+            client: &self.client,
+            id: &id,
+        };
+        session.execute("BEGIN TRANSACTION")?;
+        match work(&mut session) {
+            Ok(value) => {
+                session.execute("COMMIT TRANSACTION")?;
+                Ok(value)
+            }
+            Err(e) => {
+                if let Err(rollback) = session.execute("ROLLBACK TRANSACTION") {
+                    // The session may be gone; a new one is made next time, and BigQuery rolls back an
+                    // abandoned transaction itself.
+                    tracing::warn!(error = %rollback, "rolling back");
+                    self.session = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `work` in this handle's session, each statement committing by itself: for DDL, which BigQuery
+    /// does not allow inside transactions.
+    pub fn autocommit<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn SqlSession) -> Result<T, WarehouseError>,
+    ) -> Result<T, WarehouseError> {
+        let id = self.session()?;
+        let mut session = BigQuerySession {
+            client: &self.client,
+            id: &id,
+        };
+        let result = work(&mut session);
+        if result.is_err() {
+            self.session = None;
+        }
+        result
+    }
+}
+
+struct BigQuerySession<'a> {
+    client: &'a Client,
+    id: &'a str,
+}
+
+impl SqlSession for BigQuerySession<'_> {
+    fn execute(&mut self, sql: &str) -> Result<usize, WarehouseError> {
+        let result = self
+            .client
+            .query(sql, Some(self.id), false)
+            .map_err(|e| crate::sql::sql_error(sql, WarehouseError::from(e)))?;
+        Ok(result.affected.unwrap_or(0) as usize)
+    }
+
+    fn query(&mut self, sql: &str) -> Result<Rows, WarehouseError> {
+        let result = self
+            .client
+            .query(sql, Some(self.id), false)
+            .map_err(|e| crate::sql::sql_error(sql, WarehouseError::from(e)))?;
+        Ok(to_rows(&result))
+    }
+
+    fn columns(&mut self, table: &str) -> Result<Vec<String>, WarehouseError> {
+        let sql = format!("SELECT * FROM {table} LIMIT 0");
+        let result = self
+            .client
+            .query(&sql, Some(self.id), false)
+            .map_err(|e| crate::sql::sql_error(&sql, WarehouseError::from(e)))?;
+        Ok(result.fields.into_iter().map(|(name, _)| name).collect())
+    }
+}
+
+fn string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The statements of a DDL file: split at `;` that end a line, comments dropped.
+fn statements(file: &str) -> Vec<String> {
+    let code: String = file
+        .lines()
+        .map(|l| l.split(" --").next().unwrap_or(l))
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    code.split(";\n")
+        .map(|s| s.trim().trim_end_matches(';').trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn to_rows(result: &QueryResult) -> Rows {
+    result
+        .rows
+        .iter()
+        .map(|row| {
+            row["f"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .zip(&result.fields)
+                .map(|(cell, (_, kind))| to_value(&cell["v"], kind))
+                .collect()
+        })
+        .collect()
+}
+
+/// A cell as BigQuery's JSON sends it (every scalar as text) to a portable value.
+fn to_value(v: &Json, kind: &str) -> Value {
+    let Some(text) = v.as_str() else {
+        return Value::Null;
+    };
+    match kind {
+        "INTEGER" | "INT64" => text
+            .parse()
+            .map_or_else(|_| Value::Text(text.to_owned()), Value::Int),
+        "FLOAT" | "FLOAT64" | "NUMERIC" | "BIGNUMERIC" => text
+            .parse()
+            .map_or_else(|_| Value::Text(text.to_owned()), Value::Float),
+        "BOOLEAN" | "BOOL" => Value::Bool(text.eq_ignore_ascii_case("true")),
+        "BYTES" => base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text)
+            .map_or_else(|_| Value::Text(text.to_owned()), Value::Bytes),
+        // With useInt64Timestamp, microseconds since the epoch; older servers send float seconds.
+        "TIMESTAMP" => match text.parse::<i64>() {
+            Ok(micros) => Value::Text(timestamp_text(micros)),
+            Err(_) => text.parse::<f64>().map_or_else(
+                |_| Value::Text(text.to_owned()),
+                |s| Value::Text(timestamp_text((s * 1e6).round() as i64)),
+            ),
+        },
+        _ => Value::Text(text.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_splits_into_one_statement_per_table() {
+        let s: Vec<String> = DDL.iter().flat_map(|f| statements(f)).collect();
+        assert_eq!(s.len(), 5);
+        for (statement, table) in s.iter().zip(
+            playlog_model::Stream::ALL
+                .iter()
+                .map(|s| s.topic())
+                .chain(["_kafka_offsets"]),
+        ) {
+            assert!(
+                statement.starts_with(&format!("CREATE TABLE IF NOT EXISTS `{{raw}}.{table}`")),
+                "{statement}"
+            );
+            assert!(!statement.contains("--"), "{statement}");
+        }
+    }
+
+    #[test]
+    fn cells_become_portable_values() {
+        assert_eq!(to_value(&Json::from("42"), "INTEGER"), Value::Int(42));
+        assert_eq!(
+            to_value(&Json::from("1767225600123000"), "TIMESTAMP"),
+            Value::Text("2026-01-01 00:00:00.123".into())
+        );
+        assert_eq!(
+            to_value(&Json::from("AP8="), "BYTES"),
+            Value::Bytes(vec![0, 255])
+        );
+        assert_eq!(to_value(&Json::Null, "STRING"), Value::Null);
+    }
+}
