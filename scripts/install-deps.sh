@@ -2,11 +2,14 @@
 # Installs what building and testing Playlog needs, skipping whatever is already there:
 #   - Debian packages for librdkafka's bundled build (cmake, libcurl, OpenSSL, SASL);
 #   - the tansu broker, a Kafka-protocol broker from crates.io, at a pinned version;
-#   - DuckDB's prebuilt libduckdb.so (from npm's @duckdb/node-bindings-linux-x64), linked at .deps/duckdb.
+#   - DuckDB's prebuilt libduckdb.so (from npm's @duckdb/node-bindings-linux-x64), linked at .deps/duckdb;
+#   - bqemulator (PyPI) in a virtualenv, ~/.cache/playlog/bqemulator-1.4.0, for the BigQuery tests.
 # Safe to run repeatedly; a warm machine passes through in about a second.
 set -euo pipefail
 
 TANSU_VERSION=0.6.0
+# The BigQuery emulator the BigQuery tests run against, in a virtualenv of its own.
+BQEMULATOR_PACKAGES=(bqemulator==1.4.0 duckdb==2.0.0 numpy)
 # Must match the duckdb crate in Cargo.toml: 1.10506.1 is DuckDB 1.5.6.
 DUCKDB_NPM_PACKAGE=@duckdb/node-bindings-linux-x64@1.5.6-r.1
 APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev python3 python3-venv curl)
@@ -50,4 +53,12 @@ command -v cargo >/dev/null || { say "cargo not found: install Rust from rustup 
 if [ "$(tansu --version 2>/dev/null | awk '{print $2}')" != "$TANSU_VERSION" ]; then
   say "installing the tansu broker $TANSU_VERSION with cargo (about 10 minutes, once; cached in ~/.cargo/bin)"
   cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql --quiet
+fi
+
+bq_venv="$cache/bqemulator-1.4.0"
+if [ ! -x "$bq_venv/bin/python" ] || ! "$bq_venv/bin/python" -c "import bqemulator" 2>/dev/null; then
+  say "installing bqemulator into $bq_venv (about a minute, once)"
+  rm -rf "$bq_venv"
+  python3 -m venv "$bq_venv"
+  "$bq_venv/bin/pip" install --quiet --disable-pip-version-check "${BQEMULATOR_PACKAGES[@]}"
 fi

@@ -638,3 +638,109 @@ pub fn spawn_continuous_producer(
     args.extend_from_slice(window);
     Background::spawn(&args, &[], scratch.path().join("producer.log"))
 }
+
+/// bqemulator (PyPI), a BigQuery emulator, started through `scripts/start-bqemulator.py` with the
+/// virtualenv `scripts/install-deps.sh` makes. `persistent` keeps its data in the scratch directory, so
+/// that it can be stopped and started again (the retry test).
+pub struct BigQueryEmulator {
+    child: Option<Child>,
+    pub port: u16,
+    persistent: bool,
+    pub scratch: Scratch,
+}
+
+impl BigQueryEmulator {
+    pub fn start(persistent: bool) -> BigQueryEmulator {
+        let mut emulator = BigQueryEmulator {
+            child: None,
+            port: free_port(),
+            persistent,
+            scratch: Scratch::new("bqemulator"),
+        };
+        emulator.restart();
+        emulator
+    }
+
+    /// `host:port`, for `--bigquery-endpoint`.
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn python() -> PathBuf {
+        if let Ok(p) = std::env::var("PLAYLOG_BQEMULATOR_PYTHON") {
+            return PathBuf::from(p);
+        }
+        let cache = std::env::var("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+        cache.join("playlog/bqemulator-1.4.0/bin/python")
+    }
+
+    /// Starts the emulator process (again), and waits until its REST API answers.
+    pub fn restart(&mut self) {
+        let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/start-bqemulator.py");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.scratch.path().join("bqemulator.log"))
+            .unwrap();
+        let rest = self.port.to_string();
+        let grpc = free_port().to_string();
+        let data = self.scratch.path().join("data");
+        let mut args = vec![
+            launcher.display().to_string(),
+            "start".into(),
+            "--rest-port".into(),
+            rest,
+            "--grpc-port".into(),
+            grpc,
+            "--project".into(),
+            "test".into(),
+            "--log-level".into(),
+            "warning".into(),
+        ];
+        if self.persistent {
+            std::fs::create_dir_all(&data).unwrap();
+            args.extend([
+                "--persistent".into(),
+                "--data-dir".into(),
+                data.display().to_string(),
+            ]);
+        }
+        let child = Command::new(Self::python())
+            .args(&args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "starting bqemulator with {} (install it with scripts/install-deps.sh): {e}",
+                    Self::python().display()
+                )
+            });
+        self.child = Some(child);
+        let ready = wait_for(Duration::from_secs(60), || {
+            TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        });
+        assert!(
+            ready,
+            "bqemulator did not listen on {} within 60 s; see {}",
+            self.port,
+            self.scratch.path().display()
+        );
+    }
+
+    /// Kills the emulator: BigQuery is unavailable until `restart`.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for BigQueryEmulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

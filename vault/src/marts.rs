@@ -237,7 +237,7 @@ impl Marts {
         let targets = sql.temp_table("listens_to_write");
         let rebuilt = match &rebuild_from {
             Some(from) => format!(
-                " UNION SELECT n.listen_hk, n.ts FROM {nhl} n JOIN {since} c ON c.user_hk = n.user_hk AND n.ts >= c.since \
+                " UNION DISTINCT SELECT n.listen_hk, n.ts FROM {nhl} n JOIN {since} c ON c.user_hk = n.user_hk AND n.ts >= c.since \
                  WHERE n.ts >= {from}",
                 nhl = self.v("nhl_listen"),
                 from = sql.timestamp(from),

@@ -337,7 +337,7 @@ impl SqlSession for BigQuerySession<'_> {
         let result = self
             .client
             .query(sql, Some(self.id), false)
-            .map_err(|e| crate::sql::sql_error(sql, WarehouseError::from(e)))?;
+            .map_err(|e| crate::sql::sql_error(sql, e))?;
         Ok(result.affected.unwrap_or(0) as usize)
     }
 
@@ -345,7 +345,7 @@ impl SqlSession for BigQuerySession<'_> {
         let result = self
             .client
             .query(sql, Some(self.id), false)
-            .map_err(|e| crate::sql::sql_error(sql, WarehouseError::from(e)))?;
+            .map_err(|e| crate::sql::sql_error(sql, e))?;
         Ok(to_rows(&result))
     }
 
@@ -354,7 +354,7 @@ impl SqlSession for BigQuerySession<'_> {
         let result = self
             .client
             .query(&sql, Some(self.id), false)
-            .map_err(|e| crate::sql::sql_error(&sql, WarehouseError::from(e)))?;
+            .map_err(|e| crate::sql::sql_error(&sql, e))?;
         Ok(result.fields.into_iter().map(|(name, _)| name).collect())
     }
 }
