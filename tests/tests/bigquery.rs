@@ -3,6 +3,8 @@
 //! and every mart identical row for row. Then the delivery guarantee: events delivered to raw twice leave
 //! the vault and marts unchanged. And retries: the emulator killed mid-stream, then started again.
 
+#![allow(clippy::unwrap_used)] // A test: a failed step should stop it loudly.
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

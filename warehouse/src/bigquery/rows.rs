@@ -74,7 +74,7 @@ fn cell(array: &dyn Array, kind: Kind, row: usize) -> Result<Json, WarehouseErro
     if array.is_null(row) {
         return Ok(Json::Null);
     }
-    fn typed<'a, T: 'static>(array: &'a dyn Array) -> Result<&'a T, WarehouseError> {
+    fn typed<T: 'static>(array: &dyn Array) -> Result<&T, WarehouseError> {
         array
             .as_any()
             .downcast_ref::<T>()
