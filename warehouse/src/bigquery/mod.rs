@@ -350,6 +350,17 @@ impl SqlSession for BigQuerySession<'_> {
     }
 
     fn columns(&mut self, table: &str) -> Result<Vec<String>, WarehouseError> {
+        // A permanent table (`project.dataset.table`): its metadata, which costs no query.
+        let parts: Vec<&str> = table.trim_matches('`').split('.').collect();
+        if table.starts_with('`')
+            && let [_, dataset, name] = parts.as_slice()
+        {
+            return self
+                .client
+                .table_columns(dataset, name)
+                .map_err(|e| crate::sql::sql_error(&format!("tables.get {table}"), e));
+        }
+        // A session's temp table has no metadata endpoint: read the shape of an empty result.
         let sql = format!("SELECT * FROM {table} LIMIT 0");
         let result = self
             .client
