@@ -153,7 +153,10 @@ impl Client {
     /// A table's column names, from its metadata (`tables.get`: free, unlike a query).
     pub fn table_columns(&self, dataset: &str, table: &str) -> Result<Vec<String>, ApiError> {
         let response = self.call("GET", &format!("/datasets/{dataset}/tables/{table}"), None)?;
-        Ok(fields(&response["schema"]).into_iter().map(|(name, _)| name).collect())
+        Ok(fields(&response["schema"])
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
     }
 
     /// Streams rows into a table: `rows` are `{"insertId": …, "json": {…}}`. Invalid rows are skipped and
