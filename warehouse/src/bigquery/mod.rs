@@ -285,27 +285,22 @@ impl BigQueryWarehouse {
         &mut self,
         work: impl FnOnce(&mut dyn SqlSession) -> Result<T, WarehouseError>,
     ) -> Result<T, WarehouseError> {
-        let id = self.session()?;
-        let mut session = BigQuerySession {
-            client: &self.client,
-            id: &id,
-        };
-        session.execute("BEGIN TRANSACTION")?;
-        match work(&mut session) {
-            Ok(value) => {
-                session.execute("COMMIT TRANSACTION")?;
-                Ok(value)
-            }
-            Err(e) => {
-                if let Err(rollback) = session.execute("ROLLBACK TRANSACTION") {
-                    // The session may be gone; a new one is made next time, and BigQuery rolls back an
-                    // abandoned transaction itself.
-                    tracing::warn!(error = %rollback, "rolling back");
-                    self.session = None;
+        self.autocommit(|session| {
+            session.execute("BEGIN TRANSACTION")?;
+            match work(session) {
+                Ok(value) => {
+                    session.execute("COMMIT TRANSACTION")?;
+                    Ok(value)
                 }
-                Err(e)
+                Err(e) => {
+                    // If the session is gone, BigQuery rolls back the abandoned transaction itself.
+                    if let Err(rollback) = session.execute("ROLLBACK TRANSACTION") {
+                        tracing::warn!(error = %rollback, "rolling back");
+                    }
+                    Err(e)
+                }
             }
-        }
+        })
     }
 
     /// Runs `work` in this handle's session, each statement committing by itself: for DDL, which BigQuery
@@ -321,6 +316,7 @@ impl BigQueryWarehouse {
         };
         let result = work(&mut session);
         if result.is_err() {
+            // A fresh session next time: this one may have expired or hold a half-finished transaction.
             self.session = None;
         }
         result
