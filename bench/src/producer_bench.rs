@@ -183,6 +183,7 @@ fn main() {
         instance_id: 0,
         threads: 1,
         max_events: Some(kafka_events),
+        metrics: None,
         destination: Destination::Kafka(KafkaSettings {
             brokers: brokers.clone(),
             partitions: 6,

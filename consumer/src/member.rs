@@ -623,11 +623,9 @@ impl Group {
         playlog_kafka::ensure_topics(&options.brokers, &[(options.dlq_topic.as_str(), 1)], 1)
             .map_err(ConsumeError::Kafka)?;
         drop(probe);
-        let metrics = Metrics::new();
+        let metrics = Metrics::register(&options.metrics);
         if let Some(addr) = &options.metrics_addr {
-            let bound =
-                crate::metrics::serve(metrics.clone(), addr).map_err(ConsumeError::Invalid)?;
-            tracing::info!(%bound, "serving /metrics");
+            options.metrics.serve(addr).map_err(ConsumeError::Invalid)?;
         }
         let dead_letters = DeadLetterSink::new(&options.brokers, &options.dlq_topic)
             .map_err(|e| ConsumeError::Kafka(format!("dead-letter producer: {e}")))?;

@@ -1,15 +1,15 @@
 //! Every metric Playlog's consumer exports, in one place, with kafka-lag-exporter's names where they exist.
-//! Served as Prometheus/OpenMetrics text on `--metrics-addr` at `/metrics`.
+//! Registered in the process's `MetricsRegistry`, served on `--metrics-addr` at `/metrics`.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use playlog_metrics::MetricsRegistry;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabels {
@@ -30,7 +30,7 @@ pub struct DeadLetterLabels {
 }
 
 pub struct Metrics {
-    pub registry: Registry,
+    pub registry: MetricsRegistry,
     pub lag: Family<PartitionLabels, Gauge>,
     pub lag_seconds: Family<PartitionLabels, Gauge<f64, AtomicU64>>,
     pub rows_ingested: Family<TableLabels, Counter>,
@@ -44,8 +44,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Arc<Metrics> {
-        let mut registry = Registry::default();
+    /// Registers the consumer's metrics in the process's registry.
+    pub fn register(registry: &MetricsRegistry) -> Arc<Metrics> {
+        let registry = registry.clone();
         let lag = Family::<PartitionLabels, Gauge>::default();
         let lag_seconds = Family::<PartitionLabels, Gauge<f64, AtomicU64>>::default();
         let rows_ingested = Family::<TableLabels, Counter>::default();
@@ -127,40 +128,6 @@ impl Metrics {
     }
 
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        self.registry.encode()
     }
-}
-
-/// Serves `/metrics` on `addr` from a background thread. Fails at once if the address cannot be bound.
-pub fn serve(metrics: Arc<Metrics>, addr: &str) -> Result<std::net::SocketAddr, String> {
-    let server = tiny_http::Server::http(addr).map_err(|e| {
-        format!(
-            "serving metrics on {addr}: {e}. Is the port in use? Pick another with --metrics-addr"
-        )
-    })?;
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| format!("serving metrics on {addr}: not an IP address"))?;
-    std::thread::Builder::new()
-        .name("metrics".into())
-        .spawn(move || {
-            for request in server.incoming_requests() {
-                let response = if request.url() == "/metrics" {
-                    let header = tiny_http::Header::from_bytes(
-                        "Content-Type",
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )
-                    .expect("a valid static header");
-                    tiny_http::Response::from_string(metrics.encode()).with_header(header)
-                } else {
-                    tiny_http::Response::from_string("see /metrics\n").with_status_code(404)
-                };
-                let _ = request.respond(response);
-            }
-        })
-        .map_err(|e| format!("starting the metrics thread: {e}"))?;
-    Ok(bound)
 }

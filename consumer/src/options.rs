@@ -21,6 +21,8 @@ pub struct ConsumeOptions {
     pub max_record_bytes: usize,
     /// Where to serve Prometheus metrics; `None` to serve none.
     pub metrics_addr: Option<String>,
+    /// The process's registry: the consumer registers its metrics here, beside any other component's.
+    pub metrics: playlog_metrics::MetricsRegistry,
     /// Extra librdkafka consumer properties, applied last.
     pub properties: Vec<(String, String)>,
 }

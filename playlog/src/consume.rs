@@ -91,6 +91,7 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         dlq_topic: args.dlq_topic,
         max_record_bytes: args.max_record_bytes,
         metrics_addr: (args.metrics_addr != "off").then_some(args.metrics_addr),
+        metrics: playlog_metrics::MetricsRegistry::default(),
         properties,
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -132,6 +133,7 @@ fn consume_with_vault(
     every: Duration,
     model: &playlog_vault::Model,
 ) -> Result<playlog_consumer::ConsumeSummary> {
+    let metrics = playlog_vault::VaultMetrics::register(&options.metrics, every);
     let mut group = playlog_consumer::Group::start(options)?;
     for _ in 0..options.members {
         group.add_member()?;
@@ -141,11 +143,7 @@ fn consume_with_vault(
         std::thread::sleep(Duration::from_millis(50));
         if last.elapsed() >= every {
             last = std::time::Instant::now();
-            match group.with_warehouse(|w| playlog_vault::run(w, model)) {
-                Ok(report) => crate::vault::print_report(&report),
-                // Nothing was committed; the next run takes the same rows.
-                Err(e) => eprintln!("vault: run failed, retrying at the next one: {e}"),
-            }
+            group.with_warehouse(|w| crate::vault::run_scheduled(w, model, &metrics));
         }
     }
     let summary = group.stop()?;

@@ -109,6 +109,9 @@ pub struct ProduceArgs {
     /// No progress bar or progress lines.
     #[arg(long, short = 'q', env = "PLAYLOG_QUIET")]
     quiet: bool,
+    /// Where to serve Prometheus metrics (path /metrics), for example 0.0.0.0:9464; `off` to serve none.
+    #[arg(long, env = "PLAYLOG_METRICS_ADDR", default_value = "off")]
+    metrics_addr: String,
 }
 
 pub fn run(args: ProduceArgs) -> Result<()> {
@@ -186,7 +189,13 @@ pub fn run(args: ProduceArgs) -> Result<()> {
         max_events: args.max_events,
         destination,
         progress: !args.quiet,
+        metrics: (args.metrics_addr != "off").then(playlog_metrics::MetricsRegistry::default),
     };
+    if let Some(registry) = &options.metrics {
+        registry
+            .serve(&args.metrics_addr)
+            .map_err(anyhow::Error::msg)?;
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signals(stop.clone())?;

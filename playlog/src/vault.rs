@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use playlog_vault::{Model, RunReport};
+use playlog_metrics::MetricsRegistry;
+use playlog_vault::{Model, RunReport, VaultMetrics};
 use playlog_warehouse::Warehouse;
 
 use crate::warehouse_arg::WarehouseLocation;
@@ -67,6 +68,9 @@ enum VaultCommand {
         /// Time between the starts of two runs: 10s, 1m.
         #[arg(long, env = "PLAYLOG_VAULT_EVERY", default_value = "60s", value_parser = crate::duration_arg::parse_duration)]
         every: Duration,
+        /// Where to serve Prometheus metrics (path /metrics), for example 0.0.0.0:9464; `off` to serve none.
+        #[arg(long, env = "PLAYLOG_METRICS_ADDR", default_value = "off")]
+        metrics_addr: String,
     },
 }
 
@@ -109,6 +113,18 @@ pub fn print_report(report: &RunReport) {
     }
 }
 
+/// One scheduled run: reported, counted, and on failure logged rather than fatal, since a failed run commits
+/// nothing and the next one retries the same rows.
+pub fn run_scheduled(w: &mut Warehouse, model: &Model, metrics: &VaultMetrics) {
+    let started = Instant::now();
+    let result = playlog_vault::run(w, model);
+    metrics.record(&result, started.elapsed());
+    match result {
+        Ok(report) => print_report(&report),
+        Err(e) => eprintln!("vault: run failed, retrying at the next one: {e}"),
+    }
+}
+
 pub fn run(args: VaultArgs) -> Result<()> {
     match args.command {
         VaultCommand::Build { warehouse } => {
@@ -117,20 +133,25 @@ pub fn run(args: VaultArgs) -> Result<()> {
             print_report(&report);
             Ok(())
         }
-        VaultCommand::Run { warehouse, every } => {
+        VaultCommand::Run {
+            warehouse,
+            every,
+            metrics_addr,
+        } => {
             if every.is_zero() {
                 bail!("--every must be positive, for example 60s");
+            }
+            let registry = MetricsRegistry::default();
+            let metrics = VaultMetrics::register(&registry, every);
+            if metrics_addr != "off" {
+                registry.serve(&metrics_addr).map_err(anyhow::Error::msg)?;
             }
             let (mut w, model) = warehouse.open()?;
             let stop = Arc::new(AtomicBool::new(false));
             crate::signals::stop_on_signals(stop.clone())?;
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                match playlog_vault::run(&mut w, &model) {
-                    Ok(report) => print_report(&report),
-                    // A failed run commits nothing; the next one retries the same rows.
-                    Err(e) => eprintln!("vault: run failed, retrying at the next one: {e}"),
-                }
+                run_scheduled(&mut w, &model, &metrics);
                 while !stop.load(Ordering::Relaxed) && started.elapsed() < every {
                     std::thread::sleep(Duration::from_millis(100));
                 }

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod file_sink;
 pub mod ids;
 pub mod kafka;
+pub mod metrics;
 pub mod population;
 pub mod run;
 pub mod simulation;

@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub destination: Destination,
     /// Progress on standard error: a bar on a terminal, a line every few seconds otherwise.
     pub progress: bool,
+    /// Where to register the producer's metrics, if anywhere.
+    pub metrics: Option<playlog_metrics::MetricsRegistry>,
 }
 
 /// What a run did.
@@ -135,6 +137,9 @@ pub enum RunError {
 pub fn run(world: &World, options: &RunOptions, stop: &AtomicBool) -> Result<Summary, RunError> {
     validate(options)?;
     let counters = Arc::new(StreamCounters::default());
+    if let Some(registry) = &options.metrics {
+        crate::metrics::register(registry, counters.clone());
+    }
     let (from, to) = match options.mode {
         Mode::Backfill { from, to } => (from, Some(to)),
         Mode::Continuous { from, to, .. } => (from, to),

@@ -236,6 +236,7 @@ fn members_joining_and_leaving_while_producing_lose_and_duplicate_nothing() {
         dlq_topic: "dead_letter_events".into(),
         max_record_bytes: 1 << 20,
         metrics_addr: None,
+        metrics: Default::default(),
         properties: vec![("session.timeout.ms".into(), "6000".into())],
     };
     let mut group = Group::start(&options).expect("group starts");

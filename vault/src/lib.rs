@@ -10,6 +10,7 @@ mod check;
 mod core;
 mod dialect;
 mod marts;
+pub mod metrics;
 pub mod model;
 mod report;
 
@@ -20,6 +21,7 @@ use playlog_warehouse::{SqlSession, Value, Warehouse, WarehouseError};
 
 pub use check::CheckResult;
 pub use dialect::Sql;
+pub use metrics::VaultMetrics;
 pub use model::{DEFAULT_MODEL, Model, ModelError};
 pub use report::{Section, render};
 
