@@ -50,6 +50,15 @@ impl Metrics {
         let lag = Family::<PartitionLabels, Gauge>::default();
         let lag_seconds = Family::<PartitionLabels, Gauge<f64, AtomicU64>>::default();
         let rows_ingested = Family::<TableLabels, Counter>::default();
+        // Every table's series exists from the start: a consumer that has landed nothing since it started
+        // must read as an ingest rate of 0 (which alerts can see), not as no series at all.
+        for stream in playlog_model::Stream::ALL {
+            rows_ingested
+                .get_or_create(&TableLabels {
+                    table: stream.topic().to_owned(),
+                })
+                .inc_by(0);
+        }
         let batches = Counter::default();
         // 1 ms to about 65 s.
         let flush_duration = Histogram::new(exponential_buckets(0.001, 2.0, 17));

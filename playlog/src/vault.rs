@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use playlog_metrics::MetricsRegistry;
 use playlog_vault::{Model, RunReport, VaultMetrics};
-use playlog_warehouse::Warehouse;
+use playlog_warehouse::{Warehouse, WarehouseError};
 
 use crate::warehouse_arg::WarehouseLocation;
 
@@ -146,12 +146,31 @@ pub fn run(args: VaultArgs) -> Result<()> {
             if metrics_addr != "off" {
                 registry.serve(&metrics_addr).map_err(anyhow::Error::msg)?;
             }
-            let (mut w, model) = warehouse.open()?;
+            let model = load_model(warehouse.model.as_deref())?;
             let stop = Arc::new(AtomicBool::new(false));
             crate::signals::stop_on_signals(stop.clone())?;
+            let mut opened: Option<Warehouse> = None;
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                run_scheduled(&mut w, &model, &metrics);
+                // A long-running loop outlives a DuckDB file held by another process for a while, or a
+                // warehouse service that is down: it counts a failed run and tries again at the next one.
+                // A bad URL or bad credentials stop it at once.
+                if opened.is_none() {
+                    match Warehouse::open_with(
+                        &warehouse.location.warehouse,
+                        warehouse.location.bigquery_endpoint.as_deref(),
+                    ) {
+                        Ok(w) => opened = Some(w),
+                        Err(e @ (WarehouseError::Open { .. } | WarehouseError::Unavailable(_))) => {
+                            metrics.record::<()>(&Err(()), started.elapsed());
+                            eprintln!("vault: {e}; retrying at the next run");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                if let Some(w) = opened.as_mut() {
+                    run_scheduled(w, &model, &metrics);
+                }
                 while !stop.load(Ordering::Relaxed) && started.elapsed() < every {
                     std::thread::sleep(Duration::from_millis(100));
                 }

@@ -39,7 +39,10 @@ impl VaultMetrics {
         let duration = Histogram::new(exponential_buckets(0.05, 2.0, 14));
         let rows_added = Family::<TableLabels, Counter>::default();
         let raw_rows = Family::<TableLabels, Counter>::default();
+        // Until the first run succeeds, the process start stands in: a vault that has just started is not
+        // behind its schedule, and one that never succeeds falls behind from then on.
         let last_success = Gauge::<f64, AtomicU64>::default();
+        last_success.set(unix_now());
         let schedule_gauge = Gauge::<f64, AtomicU64>::default();
         schedule_gauge.set(schedule.as_secs_f64());
         // Both outcomes exist from the start, so that rates over them are 0 rather than absent.
@@ -68,7 +71,7 @@ impl VaultMetrics {
         );
         registry.register(
             "playlog_vault_last_success_timestamp_seconds",
-            "Unix time at which the last successful vault run ended",
+            "Unix time at which the last successful vault run ended (the process start before the first)",
             last_success.clone(),
         );
         registry.register(
@@ -107,11 +110,15 @@ impl VaultMetrics {
             };
             self.raw_rows.get_or_create(&labels).inc_by(*rows);
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        self.last_success.set(now.as_secs_f64());
+        self.last_success.set(unix_now());
     }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 #[cfg(test)]
@@ -140,6 +147,9 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
-        assert!(!text.contains("playlog_vault_last_success_timestamp_seconds 0.0"));
+        assert!(
+            !text.contains("playlog_vault_last_success_timestamp_seconds 0.0"),
+            "{text}"
+        );
     }
 }
