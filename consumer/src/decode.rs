@@ -28,6 +28,19 @@ pub enum DeadLetterReason {
 }
 
 impl DeadLetterReason {
+    /// Every `code()`, so that metrics can show each reason at 0 before its first dead letter.
+    pub const CODES: [&'static str; 9] = [
+        "oversized",
+        "empty",
+        "not_avro_or_json",
+        "unknown_fingerprint",
+        "malformed_avro",
+        "wrong_stream",
+        "invalid_json",
+        "missing_field",
+        "warehouse_rejected",
+    ];
+
     pub fn code(&self) -> &'static str {
         match self {
             DeadLetterReason::Oversized { .. } => "oversized",
@@ -136,6 +149,26 @@ fn decode_json(stream: Stream, value: &[u8]) -> Result<EventRecord, DeadLetterRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_reason_code_is_listed() {
+        let reasons = [
+            DeadLetterReason::Oversized { bytes: 2, limit: 1 },
+            DeadLetterReason::Empty,
+            DeadLetterReason::NotAvroOrJson,
+            DeadLetterReason::UnknownFingerprint(String::new()),
+            DeadLetterReason::MalformedAvro(String::new()),
+            DeadLetterReason::WrongStream {
+                expected: Stream::Listen,
+                found: Stream::Auth,
+            },
+            DeadLetterReason::InvalidJson(String::new()),
+            DeadLetterReason::MissingField { field: "userId" },
+            DeadLetterReason::WarehouseRejected(String::new()),
+        ];
+        let codes: Vec<&str> = reasons.iter().map(DeadLetterReason::code).collect();
+        assert_eq!(codes, DeadLetterReason::CODES);
+    }
 
     const EVENTSIM_LISTEN: &str = r#"{"artist":"Sigur Rós","song":"Hoppípolla","duration":268.5,"ts":1767225600123,"sessionId":42,"auth":"Logged In","level":"free","itemInSession":3,"city":"Boston-Cambridge-Newton","zip":"02108","state":"MA-NH","userAgent":"\"Mozilla/5.0\"","lon":-71.06,"lat":42.35,"userId":7,"lastName":"Müller","firstName":"Zoë","gender":"F","registration":1700000000000}"#;
     const EVENTSIM_GUEST_PAGE: &str = r#"{"ts":1767225600123,"sessionId":43,"page":"Home","auth":"Guest","method":"GET","status":200,"level":"free","itemInSession":0,"city":"Anchorage","zip":"99501","state":"AK","userAgent":"x","lon":-149.9,"lat":61.2}"#;

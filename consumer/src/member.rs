@@ -25,7 +25,7 @@ use crate::catch_up::CatchUp;
 use crate::dead_letter::{DeadLetterSink, Origin};
 use crate::decode::{DeadLetterReason, decode};
 use crate::lag::LagClock;
-use crate::metrics::{DeadLetterLabels, Metrics, PartitionLabels, TableLabels};
+use crate::metrics::{Metrics, PartitionLabels, TableLabels};
 use crate::options::ConsumeOptions;
 
 /// What went wrong starting or running the consumer.
@@ -454,14 +454,7 @@ impl MemberContext {
                 .send(Some(row.row.as_bytes()), None, &origin, &reason)
                 .map_err(failed)?;
             shared.dead_letter_count.fetch_add(1, Ordering::Relaxed);
-            shared
-                .metrics
-                .dead_letters
-                .get_or_create(&DeadLetterLabels {
-                    topic: row.topic.clone(),
-                    reason: reason.code().to_owned(),
-                })
-                .inc();
+            shared.metrics.count_dead_letter(&row.topic, &reason);
         }
         shared.dead_letters.flush().map_err(failed)
     }
@@ -532,14 +525,7 @@ impl MemberContext {
                     .dead_letters
                     .send(message.payload(), message.key(), &origin, &reason)?;
                 shared.dead_letter_count.fetch_add(1, Ordering::Relaxed);
-                shared
-                    .metrics
-                    .dead_letters
-                    .get_or_create(&DeadLetterLabels {
-                        topic: topic.to_owned(),
-                        reason: reason.code().to_owned(),
-                    })
-                    .inc();
+                shared.metrics.count_dead_letter(topic, &reason);
                 tracing::debug!(topic, partition, offset, %reason, "dead letter");
             }
         }
@@ -624,6 +610,7 @@ impl Group {
             .map_err(ConsumeError::Kafka)?;
         drop(probe);
         let metrics = Metrics::register(&options.metrics);
+        metrics.expect_dead_letters_from(&options.topics);
         if let Some(addr) = &options.metrics_addr {
             options.metrics.serve(addr).map_err(ConsumeError::Invalid)?;
         }

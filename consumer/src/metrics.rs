@@ -136,6 +136,32 @@ impl Metrics {
         })
     }
 
+    /// Creates every (topic, reason) dead-letter series at 0. Prometheus sees no increase in a series
+    /// whose first sample is already above 0, so without this the first dead letters after a start
+    /// would never raise an alert.
+    pub fn expect_dead_letters_from(&self, topics: &[String]) {
+        for topic in topics {
+            for reason in crate::decode::DeadLetterReason::CODES {
+                self.dead_letters
+                    .get_or_create(&DeadLetterLabels {
+                        topic: topic.clone(),
+                        reason: reason.to_owned(),
+                    })
+                    .inc_by(0);
+            }
+        }
+    }
+
+    /// Counts one record sent to the dead-letter topic.
+    pub fn count_dead_letter(&self, topic: &str, reason: &crate::decode::DeadLetterReason) {
+        self.dead_letters
+            .get_or_create(&DeadLetterLabels {
+                topic: topic.to_owned(),
+                reason: reason.code().to_owned(),
+            })
+            .inc();
+    }
+
     pub fn encode(&self) -> String {
         self.registry.encode()
     }

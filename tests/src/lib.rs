@@ -744,3 +744,99 @@ impl Drop for BigQueryEmulator {
         self.stop();
     }
 }
+
+/// A real Prometheus (Debian's `prometheus` package) scraping `targets` every second and evaluating
+/// Playlog's rules file every second; its TSDB lives in the scratch directory.
+pub struct Prometheus {
+    child: Child,
+    pub address: String,
+    pub scratch: Scratch,
+}
+
+impl Prometheus {
+    /// `targets`: (job, host:port). `rules`: rule files, loaded as Prometheus loads them in production.
+    pub fn start(targets: &[(&str, &str)], rules: &[PathBuf]) -> Prometheus {
+        let scratch = Scratch::new("prometheus");
+        let mut config = String::from(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n",
+        );
+        for r in rules {
+            config.push_str(&format!("  - {}\n", r.canonicalize().unwrap().display()));
+        }
+        config.push_str("scrape_configs:\n");
+        for (job, target) in targets {
+            config.push_str(&format!(
+                "  - job_name: {job}\n    static_configs: [{{targets: [\"{target}\"]}}]\n"
+            ));
+        }
+        let config_path = scratch.path().join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let address = format!("127.0.0.1:{}", free_port());
+        let log = std::fs::File::create(scratch.path().join("prometheus.log")).unwrap();
+        let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
+        let child = Command::new(&bin)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                scratch.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={address}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "starting {bin} (apt-get install prometheus, or scripts/install-deps.sh): {e}"
+                )
+            });
+        let prometheus = Prometheus {
+            child,
+            address,
+            scratch,
+        };
+        let ready = wait_for(Duration::from_secs(30), || {
+            ureq::get(format!("http://{}/-/ready", prometheus.address))
+                .call()
+                .is_ok()
+        });
+        assert!(
+            ready,
+            "Prometheus not ready within 30 s; see {}",
+            prometheus.scratch.path().display()
+        );
+        prometheus
+    }
+
+    /// `GET /api/v1/<path>` with query parameters; the response's `data`.
+    pub fn api(&self, path: &str, params: &[(&str, &str)]) -> serde_json::Value {
+        let mut request = ureq::get(format!("http://{}/api/v1/{path}", self.address));
+        for (k, v) in params {
+            request = request.query(*k, *v);
+        }
+        let body: serde_json::Value = request
+            .call()
+            .unwrap_or_else(|e| panic!("Prometheus /api/v1/{path} {params:?}: {e}"))
+            .body_mut()
+            .read_json()
+            .unwrap();
+        assert_eq!(body["status"], "success", "{body}");
+        body["data"].clone()
+    }
+
+    /// An instant query's result vector (empty: the expression returned no data).
+    pub fn query(&self, expr: &str) -> Vec<serde_json::Value> {
+        let data = self.api("query", &[("query", expr)]);
+        match data["result"].as_array() {
+            Some(series) => series.clone(),
+            // A scalar (`time()`) is data.
+            None => vec![data["result"].clone()],
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
