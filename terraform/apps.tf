@@ -1,0 +1,65 @@
+# Playlog's workloads (manifests/playlog.yaml), KEDA and its ScaledObject for the consumer.
+locals {
+  warehouse = "bigquery://${var.project_id}/${var.dataset_prefix}"
+  playlog_values = merge(
+    {
+      namespace         = local.namespace
+      image             = var.playlog_image
+      brokers           = local.brokers
+      warehouse         = local.warehouse
+      consumer_gsa      = google_service_account.workload["consumer"].email
+      vault_gsa         = google_service_account.workload["vault"].email
+      producer_replicas = var.producer.replicas
+      producer_users    = var.producer.users
+      producer_speed    = var.producer.speed
+      partitions        = var.kafka_partitions
+      vault_every       = var.vault_every
+      lag_threshold     = var.consumer_lag_threshold
+    },
+    merge([
+      for workload, r in var.resources : {
+        "${workload}_cpu_request"    = r.cpu_request
+        "${workload}_memory_request" = r.memory_request
+        "${workload}_cpu_limit"      = r.cpu_limit
+        "${workload}_memory_limit"   = r.memory_limit
+      }
+    ]...)
+  )
+}
+
+resource "kubernetes_namespace_v1" "playlog" {
+  metadata {
+    name = local.namespace
+    labels = {
+      # Pod Security Admission: Playlog's pods meet the restricted profile.
+      "pod-security.kubernetes.io/enforce" = "restricted"
+    }
+  }
+  depends_on = [google_container_node_pool.pools]
+}
+
+data "kubectl_file_documents" "playlog" {
+  content = templatefile("${path.module}/manifests/playlog.yaml", local.playlog_values)
+}
+
+resource "kubectl_manifest" "playlog" {
+  for_each   = data.kubectl_file_documents.playlog.manifests
+  yaml_body  = each.value
+  depends_on = [kubernetes_namespace_v1.playlog, kubectl_manifest.topic, google_bigquery_job.raw_ddl]
+}
+
+resource "helm_release" "keda" {
+  name             = "keda"
+  repository       = "https://kedacore.github.io/charts"
+  chart            = "keda"
+  version          = var.chart_versions.keda
+  namespace        = "keda"
+  create_namespace = true
+  values           = [yamlencode({ nodeSelector = { pool = "system" } })]
+  depends_on       = [google_container_node_pool.pools]
+}
+
+resource "kubectl_manifest" "consumer_scaler" {
+  yaml_body  = templatefile("${path.module}/manifests/keda-scaledobject.yaml", local.playlog_values)
+  depends_on = [helm_release.keda, kubectl_manifest.playlog]
+}
