@@ -20,6 +20,7 @@ EXAMPLE = {
     "producer_speed": "1",
     "partitions": "6",
     "vault_every": "10m",
+    "flush_interval": "5s",
     "lag_threshold": "50000",
 }
 for workload, (cpu_req, mem_req, cpu_lim, mem_lim) in {

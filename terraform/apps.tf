@@ -14,6 +14,7 @@ locals {
       producer_speed    = var.producer.speed
       partitions        = var.kafka_partitions
       vault_every       = var.vault_every
+      flush_interval    = var.consumer_flush_interval
       lag_threshold     = var.consumer_lag_threshold
     },
     merge([

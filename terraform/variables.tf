@@ -151,6 +151,12 @@ variable "vault_every" {
   default     = "10m"
 }
 
+variable "consumer_flush_interval" {
+  description = "The consumer's flush interval: freshness against BigQuery query cost (one offsets MERGE per flush)."
+  type        = string
+  default     = "5s"
+}
+
 variable "consumer_lag_threshold" {
   description = "KEDA adds a consumer replica for every this many records of lag."
   type        = number
