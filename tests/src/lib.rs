@@ -584,6 +584,19 @@ pub fn start_consumer(
     envs: &[(&str, &str)],
 ) -> ConsumeProcess {
     let metrics = format!("127.0.0.1:{}", free_port());
+    start_consumer_at(broker, scratch, name, &metrics, extra, envs)
+}
+
+/// As [`start_consumer`], serving metrics on `metrics` (a restarted consumer keeps its scrape target).
+pub fn start_consumer_at(
+    broker: &Broker,
+    scratch: &Scratch,
+    name: &str,
+    metrics: &str,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> ConsumeProcess {
+    let metrics = metrics.to_owned();
     let warehouse = format!("duckdb:{}", scratch.path().join("w.duckdb").display());
     let mut args = vec![
         "consume",

@@ -128,6 +128,7 @@ fn every_dashboard_and_rule_expression_returns_data_from_the_real_pipeline() {
     let producer_addr = format!("127.0.0.1:{}", free_port());
     let consumer_addr = format!("127.0.0.1:{}", free_port());
     let vault_addr = format!("127.0.0.1:{}", free_port());
+    // start_consumer_at's warehouse, which the separate vault process is pointed at too.
     let warehouse = format!("duckdb:{}", scratch.path().join("w.duckdb").display());
     let rules = monitoring_dir().join("prometheus/rules/playlog.rules.yml");
     let prometheus = Prometheus::start(
@@ -155,15 +156,10 @@ fn every_dashboard_and_rule_expression_returns_data_from_the_real_pipeline() {
     );
 
     // 1. Healthy: live events at wall-clock pace, two members, the vault every 2 s in the consumer.
-    let _producer = Background::spawn(
+    let _producer = spawn_continuous_producer(
+        &broker,
+        &scratch,
         &[
-            "produce",
-            "-q",
-            "--brokers",
-            &broker.address,
-            "--continuous",
-            "--speed",
-            "1",
             "--users",
             "3000",
             "--partitions",
@@ -171,29 +167,16 @@ fn every_dashboard_and_rule_expression_returns_data_from_the_real_pipeline() {
             "--metrics-addr",
             &producer_addr,
         ],
-        &[],
-        scratch.path().join("producer.log"),
+        "1",
     );
     assert!(wait_for(Duration::from_secs(30), || broker
         .has_topic("listen_events")));
-    let consume = |log: &str, extra: &[&str], envs: &[(&str, &str)]| {
-        let mut args = vec![
-            "consume",
-            "--brokers",
-            &broker.address,
-            "--members",
-            "2",
-            "--warehouse",
-            &warehouse,
-            "--metrics-addr",
-            &consumer_addr,
-            "-X",
-            "session.timeout.ms=6000",
-        ];
+    let consume = |name: &str, extra: &[&str], envs: &[(&str, &str)]| {
+        let mut args = vec!["--members", "2"];
         args.extend_from_slice(extra);
-        Background::spawn(&args, envs, scratch.path().join(log))
+        start_consumer_at(&broker, &scratch, name, &consumer_addr, &args, envs).process
     };
-    let mut consumer = consume("consumer-healthy.log", &["--vault-every", "2s"], &[]);
+    let mut consumer = consume("consumer-healthy", &["--vault-every", "2s"], &[]);
     // Dead letters once Prometheus has seen the consumer's series at 0, as in a long-running deployment.
     assert!(wait_for(Duration::from_secs(30), || !prometheus
         .query("playlog_dead_letters_total")
@@ -264,7 +247,7 @@ fn every_dashboard_and_rule_expression_returns_data_from_the_real_pipeline() {
         consumer.output()
     );
     let _failing = consume(
-        "consumer-failing.log",
+        "consumer-failing",
         &[],
         &[("PLAYLOG_FAULT_WAREHOUSE_WRITES", "1000000000")],
     );
