@@ -25,9 +25,14 @@ while (($#)); do
 done
 
 started=$(date +%s)
-scripts/install-deps.sh
-echo "quickstart: building playlog (release)" >&2
-cargo build --release --bin playlog --quiet
+scripts/install-deps.sh --skip-broker
+# On a first run tansu and Playlog both compile: side by side, because tansu's build leaves one of the two
+# cores idle for minutes (its last crates compile one after another). A warm run passes through in seconds.
+scripts/install-deps.sh &
+broker_install=$!
+echo "quickstart: building playlog (release; a first run compiles for about 12 minutes on 2 cores, later runs take seconds)" >&2
+cargo build --release --bin playlog
+wait "$broker_install" || { echo "quickstart: installing the tansu broker failed (see above)" >&2; exit 1; }
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$(pwd)/$target_dir" ;; esac
 bin="$target_dir/release/playlog"
