@@ -25,8 +25,8 @@ while (($#)); do
 done
 
 started=$(date +%s)
-# Sequentially: building tansu and Playlog side by side was measured slower (16.5 min to the status line
-# against 14.8), each build already keeps both cores busy.
+# One after the other: side by side was measured no faster (16 min 30 s to the status line against 16 min
+# 13 s), as each build already keeps both cores busy, and its output interleaved.
 scripts/install-deps.sh
 echo "quickstart: building playlog (release; a first run compiles for about 7 minutes on 2 cores)" >&2
 cargo build --release --bin playlog
