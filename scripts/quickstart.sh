@@ -97,11 +97,12 @@ status() {
     /^playlog_rows_ingested_total/ { ingested += $2 }
     /^kafka_consumergroup_group_lag\{/ { lag += $2 }
     /^playlog_dead_letters_total/ { dead += $2 }
-    /^playlog_producer_events_delivered_total/ { produced += $2 }
+    /^playlog_producer_events_delivered_total/ { produced += $2; producer_seen = 1 }
     /^playlog_publish_freshness_seconds_bucket/ {
       match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); n++; les[n] = le; counts[n] = $2 }
     END {
       split(prev, p, " ")   # prev: time ingested produced then the bucket counts
+      if (!producer_seen) produced = p[3]   # a missed scrape of the producer: no rate rather than a negative one
       dt = now - p[1]; in_rate = (p[1] > 0 && dt > 0) ? (ingested - p[2]) / dt : 0
       out_rate = (p[1] > 0 && dt > 0) ? (produced - p[3]) / dt : 0
       total = counts[n] - (p[1] > 0 ? p[3 + n] : 0); q = "-"
