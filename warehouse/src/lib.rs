@@ -5,7 +5,11 @@
 //! Exactly-once shows in the signature: [`Warehouse::write`] takes the rows *and* the Kafka offsets they
 //! advance. DuckDB commits both in one transaction; BigQuery streams the rows, then advances the offsets
 //! (at-least-once into raw; see the `bigquery` module).
+//!
+//! BigQuery is behind the `bigquery` feature (on by default), so that a DuckDB-only build, the
+//! quickstart's, skips Google's authentication and the HTTPS stack.
 
+#[cfg(feature = "bigquery")]
 mod bigquery;
 mod duckdb_warehouse;
 mod error;
@@ -14,6 +18,7 @@ mod sql;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(feature = "bigquery")]
 pub use bigquery::BigQueryWarehouse;
 pub use duckdb_warehouse::DuckDbWarehouse;
 pub use error::WarehouseError;
@@ -69,6 +74,7 @@ pub enum Dialect {
 /// A warehouse, dispatched by a closed enum: two backends, not a plugin market.
 pub enum Warehouse {
     DuckDb(DuckDbWarehouse),
+    #[cfg(feature = "bigquery")]
     BigQuery(Box<BigQueryWarehouse>),
 }
 
@@ -105,11 +111,22 @@ impl Warehouse {
             return Ok(Warehouse::DuckDb(DuckDbWarehouse::open(path)?));
         }
         if let Some(rest) = url.strip_prefix("bigquery://") {
+            #[cfg(feature = "bigquery")]
             return Ok(Warehouse::BigQuery(Box::new(BigQueryWarehouse::open(
                 url,
                 rest,
                 bigquery_endpoint,
             )?)));
+            #[cfg(not(feature = "bigquery"))]
+            {
+                let _ = (rest, bigquery_endpoint);
+                return Err(WarehouseError::BadUrl {
+                    url: url.to_owned(),
+                    why: "this playlog was built without BigQuery (the quickstart builds DuckDB only); \
+                          build it with its default features, `cargo build --release --bin playlog`"
+                        .into(),
+                });
+            }
         }
         Err(WarehouseError::BadUrl {
             url: url.to_owned(),
@@ -121,6 +138,7 @@ impl Warehouse {
     pub fn describe(&self) -> String {
         match self {
             Warehouse::DuckDb(w) => w.describe(),
+            #[cfg(feature = "bigquery")]
             Warehouse::BigQuery(w) => w.describe(),
         }
     }
@@ -129,6 +147,7 @@ impl Warehouse {
     pub fn stored_offsets(&mut self, group: &str) -> Result<Vec<PartitionOffset>, WarehouseError> {
         match self {
             Warehouse::DuckDb(w) => w.stored_offsets(group),
+            #[cfg(feature = "bigquery")]
             Warehouse::BigQuery(w) => w.stored_offsets(group),
         }
     }
@@ -137,6 +156,7 @@ impl Warehouse {
     pub fn dialect(&self) -> Dialect {
         match self {
             Warehouse::DuckDb(_) => Dialect::DuckDb,
+            #[cfg(feature = "bigquery")]
             Warehouse::BigQuery(_) => Dialect::BigQuery,
         }
     }
@@ -146,6 +166,7 @@ impl Warehouse {
     pub fn schema_prefix(&self) -> String {
         match self {
             Warehouse::DuckDb(_) => String::new(),
+            #[cfg(feature = "bigquery")]
             Warehouse::BigQuery(w) => w.schema_prefix(),
         }
     }
@@ -158,6 +179,7 @@ impl Warehouse {
     ) -> Result<T, WarehouseError> {
         match self {
             Warehouse::DuckDb(w) => w.transaction(work),
+            #[cfg(feature = "bigquery")]
             Warehouse::BigQuery(w) => w.transaction(work),
         }
     }
@@ -171,6 +193,7 @@ impl Warehouse {
         match self {
             // DuckDB's DDL is transactional: one transaction is the simplest autocommit.
             Warehouse::DuckDb(w) => w.transaction(work),
+            #[cfg(feature = "bigquery")]
             Warehouse::BigQuery(w) => w.autocommit(work),
         }
     }
@@ -194,7 +217,11 @@ impl Warehouse {
             return Err(WarehouseError::Injected);
         }
         match self {
-            Warehouse::DuckDb(w) => w.write(group, batch, offsets),
+            Warehouse::DuckDb(w) => {
+                let _ = rejected; // DuckDB takes every row its schema admits, or fails the whole batch
+                w.write(group, batch, offsets)
+            }
+            #[cfg(feature = "bigquery")]
             Warehouse::BigQuery(w) => w.write(group, batch, offsets, rejected),
         }
     }
