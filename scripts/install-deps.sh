@@ -80,7 +80,7 @@ if $broker && ! broker_ready; then
   cargo fetch --locked --quiet --target "$(rustc -vV | sed -n 's/^host: //p')" 2>/dev/null &
   fetch=$!
   # ZSTD_SYS_USE_PKG_CONFIG: its zstd links Debian's libzstd, optimised, rather than compiling it again.
-  ZSTD_SYS_USE_PKG_CONFIG=1 cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql --quiet "${TANSU_BUILD_CONFIG[@]}"
+  ZSTD_SYS_USE_PKG_CONFIG=1 cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql "${TANSU_BUILD_CONFIG[@]}"
   wait "$fetch" || true  # a failed fetch is retried, with its error shown, by the build itself
 fi
 
