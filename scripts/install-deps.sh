@@ -75,7 +75,7 @@ ln -sfn "$duckdb_dir" .deps/duckdb
 
 command -v cargo >/dev/null || { say "cargo not found: install Rust from rustup first"; exit 1; }
 if $broker && ! broker_ready; then
-  say "installing the tansu broker $TANSU_VERSION with cargo (about 8 minutes, once; cached in ~/.cargo/bin)"
+  say "installing the tansu broker $TANSU_VERSION with cargo (8 to 9 minutes, once; cached in ~/.cargo/bin)"
   # Download Playlog's own crates meanwhile, so that its build starts compiling at once.
   cargo fetch --locked --quiet --target "$(rustc -vV | sed -n 's/^host: //p')" 2>/dev/null &
   fetch=$!

@@ -36,7 +36,7 @@ if scripts/install-deps.sh --broker-ready; then
   echo "quickstart: building playlog (release; a first run compiles for about 6 minutes on 2 cores)" >&2
   "${build[@]}"
 else
-  # The broker's build (about 8 minutes) compiles its own crates one after another, leaving a core idle for
+  # The broker's build (8 to 9 minutes) compiles its own crates one after another, leaving a core idle for
   # minutes, so Playlog's build runs alongside at the lowest priority and fills it: measured 12 min 44 s for
   # both, against 13 min 55 s one after the other. `set -m` gives it a process group of its own, for
   # stopping it with the quickstart, in this session: a new session (setsid) would be a scheduler autogroup
