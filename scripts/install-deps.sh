@@ -76,12 +76,16 @@ ln -sfn "$duckdb_dir" .deps/duckdb
 command -v cargo >/dev/null || { say "cargo not found: install Rust from rustup first"; exit 1; }
 if $broker && ! broker_ready; then
   say "installing the tansu broker $TANSU_VERSION with cargo (8 to 9 minutes, once; cached in ~/.cargo/bin)"
-  # Download Playlog's own crates meanwhile, so that its build starts compiling at once.
-  cargo fetch --locked --quiet --target "$(rustc -vV | sed -n 's/^host: //p')" 2>/dev/null &
-  fetch=$!
+  # For the tests, download the workspace's crates meanwhile, so that their build starts compiling at once.
+  # (The quickstart runs Playlog's build itself alongside this one, which downloads what it needs.)
+  fetch=""
+  if $for_tests; then
+    cargo fetch --locked --quiet --target "$(rustc -vV | sed -n 's/^host: //p')" 2>/dev/null &
+    fetch=$!
+  fi
   # ZSTD_SYS_USE_PKG_CONFIG: its zstd links Debian's libzstd, optimised, rather than compiling it again.
   ZSTD_SYS_USE_PKG_CONFIG=1 cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql "${TANSU_BUILD_CONFIG[@]}"
-  wait "$fetch" || true  # a failed fetch is retried, with its error shown, by the build itself
+  [ -z "$fetch" ] || wait "$fetch" || true  # a failed fetch is retried, with its error shown, by the build
 fi
 
 $for_tests || exit 0
