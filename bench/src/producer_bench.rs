@@ -185,12 +185,11 @@ fn main() {
         max_events: Some(kafka_events),
         metrics: None,
         destination: Destination::Kafka(KafkaSettings {
-            brokers: brokers.clone(),
+            kafka: playlog_kafka::KafkaClientConfig::plaintext(&brokers),
             partitions: 6,
             replication_factor: 1,
             compression: "lz4".into(),
             format: Format::Avro,
-            properties: vec![],
         }),
         progress: false,
     };

@@ -4,16 +4,17 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use playlog_kafka::{KafkaClientConfig, WatchedContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 
 use crate::decode::DeadLetterReason;
 
 pub struct DeadLetterSink {
     topic: String,
-    producer: ThreadedProducer<DefaultProducerContext>,
+    producer: ThreadedProducer<WatchedContext>,
     sent: AtomicU64,
 }
 
@@ -25,14 +26,18 @@ pub struct Origin<'a> {
 }
 
 impl DeadLetterSink {
-    pub fn new(brokers: &str, topic: &str) -> Result<DeadLetterSink, KafkaError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+    /// A producer with the group's connection settings (security included) over its own defaults.
+    pub fn new(kafka: &KafkaClientConfig, topic: &str) -> Result<DeadLetterSink, KafkaError> {
+        let mut config = ClientConfig::new();
+        config
             .set("client.id", "playlog-dead-letters")
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "5")
-            .create()?;
+            .set("linger.ms", "5");
+        kafka.apply(&mut config);
+        let watch = playlog_kafka::ConnectionWatch::default();
+        watch.started();
+        let producer = config.create_with_context(WatchedContext { watch })?;
         Ok(DeadLetterSink {
             topic: topic.to_owned(),
             producer,

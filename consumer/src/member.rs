@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use playlog_kafka::{ConnectionWatch, WatchedContext};
 use playlog_model::Stream;
 use playlog_warehouse::{KafkaMeta, OffsetAdvance, RawBatch, Rejected, Warehouse, WarehouseError};
 use rdkafka::client::ClientContext;
@@ -130,6 +131,9 @@ impl MemberState {
 struct MemberContext {
     shared: Arc<Shared>,
     state: Mutex<MemberState>,
+    /// Started at once: the group checked the connection before any member ran, so later failures (a
+    /// rotated password, an expired certificate) are logged as warnings while librdkafka retries.
+    watch: ConnectionWatch,
 }
 
 impl MemberContext {
@@ -141,6 +145,15 @@ impl MemberContext {
 }
 
 impl ClientContext for MemberContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.watch
+            .observe(&error, &self.shared.options.kafka.redact(reason));
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        self.watch.observe_log(level, facility, message);
+    }
+
     fn stats(&self, statistics: Statistics) {
         let now = now_ms();
         let group = &self.shared.options.group;
@@ -178,10 +191,6 @@ impl ClientContext for MemberContext {
                     .set(clock.lag_seconds(committed, now));
             }
         }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::debug!(%error, reason, "kafka client error");
     }
 }
 
@@ -547,7 +556,6 @@ fn now_ms() -> i64 {
 fn consumer_config(options: &ConsumeOptions) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
-        .set("bootstrap.servers", &options.brokers)
         .set("group.id", &options.group)
         .set("client.id", "playlog-consumer")
         .set("partition.assignment.strategy", "cooperative-sticky")
@@ -561,9 +569,7 @@ fn consumer_config(options: &ConsumeOptions) -> ClientConfig {
         .set("heartbeat.interval.ms", "1000")
         // Notice topics created after the consumer started within seconds, not minutes.
         .set("topic.metadata.refresh.interval.ms", "5000");
-    for (k, v) in &options.properties {
-        config.set(k, v);
-    }
+    options.kafka.apply(&mut config);
     config
 }
 
@@ -600,13 +606,18 @@ impl Group {
             Warehouse::open_with(&options.warehouse, options.bigquery_endpoint.as_deref())?;
         tracing::info!(warehouse = %warehouse.describe(), "warehouse ready");
         // Check the brokers answer before starting members, for one clear error.
-        let probe: BaseConsumer = consumer_config(options)
-            .create()
-            .map_err(|e| ConsumeError::Kafka(format!("configuring the consumer: {e}")))?;
-        playlog_kafka::check_reachable(probe.client(), &options.brokers)
+        let probe: BaseConsumer<WatchedContext> = consumer_config(options)
+            .create_with_context(WatchedContext::default())
+            .map_err(|e| {
+                ConsumeError::Kafka(format!(
+                    "configuring the consumer: {}",
+                    options.kafka.explain_config_error(&e)
+                ))
+            })?;
+        playlog_kafka::check_reachable(probe.client(), &options.kafka)
             .map_err(ConsumeError::Kafka)?;
         // The dead-letter topic must exist before the first bad record; brokers may not auto-create it.
-        playlog_kafka::ensure_topics(&options.brokers, &[(options.dlq_topic.as_str(), 1)], 1)
+        playlog_kafka::ensure_topics(&options.kafka, &[(options.dlq_topic.as_str(), 1)], 1)
             .map_err(ConsumeError::Kafka)?;
         drop(probe);
         let metrics = Metrics::register(&options.metrics);
@@ -614,8 +625,13 @@ impl Group {
         if let Some(addr) = &options.metrics_addr {
             options.metrics.serve(addr).map_err(ConsumeError::Invalid)?;
         }
-        let dead_letters = DeadLetterSink::new(&options.brokers, &options.dlq_topic)
-            .map_err(|e| ConsumeError::Kafka(format!("dead-letter producer: {e}")))?;
+        let dead_letters =
+            DeadLetterSink::new(&options.kafka, &options.dlq_topic).map_err(|e| {
+                ConsumeError::Kafka(format!(
+                    "dead-letter producer: {}",
+                    options.kafka.explain_config_error(&e)
+                ))
+            })?;
         let shared = Arc::new(Shared {
             options: options.clone(),
             warehouse: Mutex::new(warehouse),
@@ -706,13 +722,21 @@ impl Group {
 
 fn run_member(shared: Arc<Shared>, stop: &AtomicBool) -> Result<(), ConsumeError> {
     let options = shared.options.clone();
+    let watch = ConnectionWatch::default();
+    watch.started();
     let context = MemberContext {
         shared: shared.clone(),
         state: Mutex::new(MemberState::new()),
+        watch,
     };
     let consumer: BaseConsumer<MemberContext> = consumer_config(&options)
         .create_with_context(context)
-        .map_err(|e| ConsumeError::Kafka(format!("creating a group member: {e}")))?;
+        .map_err(|e| {
+            ConsumeError::Kafka(format!(
+                "creating a group member: {}",
+                options.kafka.explain_config_error(&e)
+            ))
+        })?;
     let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&topics)

@@ -6,7 +6,9 @@ pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(60);
 /// Everything `playlog consume` needs.
 #[derive(Debug, Clone)]
 pub struct ConsumeOptions {
-    pub brokers: String,
+    /// How every Kafka client of the group connects: brokers, security, extra librdkafka properties
+    /// (applied after the consumer's own defaults). Its `Debug` redacts secrets.
+    pub kafka: playlog_kafka::KafkaClientConfig,
     pub group: String,
     pub topics: Vec<String>,
     pub members: usize,
@@ -23,8 +25,6 @@ pub struct ConsumeOptions {
     pub metrics_addr: Option<String>,
     /// The process's registry: the consumer registers its metrics here, beside any other component's.
     pub metrics: playlog_metrics::MetricsRegistry,
-    /// Extra librdkafka consumer properties, applied last.
-    pub properties: Vec<(String, String)>,
 }
 
 impl ConsumeOptions {

@@ -1,31 +1,179 @@
-//! Kafka plumbing that the producer and the consumer share.
+//! Kafka plumbing that every Kafka client of Playlog shares: the connection configuration (layered from a
+//! `client.properties` file, the environment and `-X`, with secrets redacted), start-up reachability checks
+//! that name the cause of a failure, and topic creation.
 
-use std::time::Duration;
+pub mod client_config;
+pub mod connection_watch;
+pub mod jaas;
+pub mod java_client;
+pub mod tls_diagnosis;
+
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{Client, ClientContext, DefaultClientContext};
-use rdkafka::config::ClientConfig;
+use rdkafka::client::{Client, ClientContext};
 use rdkafka::error::RDKafkaErrorCode;
 
-/// Fails with one actionable sentence when the brokers do not answer a metadata request within 10 s.
-pub fn check_reachable<C: ClientContext>(client: &Client<C>, brokers: &str) -> Result<(), String> {
-    client.fetch_metadata(None, Duration::from_secs(10)).map(|_| ()).map_err(|e| {
+pub use client_config::KafkaClientConfig;
+pub use connection_watch::{
+    ConnectionFailure, ConnectionWatch, FailureKind, Watched, WatchedContext,
+};
+
+/// How long a start-up waits for the brokers before giving up. A refused login or an untrusted
+/// certificate ends the wait as soon as librdkafka reports it.
+const REACH_TIMEOUT: Duration = Duration::from_secs(15);
+/// After this long with only disconnects, check whether client and listener disagree about TLS.
+const TLS_MISMATCH_LOOK: Duration = Duration::from_secs(2);
+
+/// Fails with one actionable sentence when the brokers do not answer a metadata request: the cause when
+/// librdkafka reported one (TLS, authentication, name resolution), else a timeout.
+pub fn check_reachable<C: ClientContext + Watched>(
+    client: &Client<C>,
+    config: &KafkaClientConfig,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let deadline = started + REACH_TIMEOUT;
+    let mut looked = false;
+    loop {
+        let error = match client.fetch_metadata(None, Duration::from_secs(1)) {
+            Ok(_) => {
+                client.context().watch().started();
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let watch = client.context().watch();
+        if let Some(failure) = watch.failure() {
+            return Err(explain(&failure, config));
+        }
+        // Disconnects for a few seconds: a TLS mismatch shows only so, and is worth a look before the
+        // full timeout.
+        // A TLS client stuck in its handshake (a plaintext listener waits for more bytes) likewise.
+        let disconnects = watch.last_disconnect();
+        let worth_a_look = disconnects.is_some() || uses_tls(config);
+        if worth_a_look && !looked && started.elapsed() >= TLS_MISMATCH_LOOK {
+            looked = true;
+            if let Some(cause) = tls_mismatch(config) {
+                return Err(cause);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(unreachable(config, disconnects, &error, looked));
+        }
+    }
+}
+
+/// The start-up timed out without a TLS or login error: either nothing answers, or the client and the
+/// listener disagree about TLS (which shows only as disconnects).
+fn unreachable(
+    config: &KafkaClientConfig,
+    last_disconnect: Option<String>,
+    error: &dyn std::fmt::Display,
+    looked: bool,
+) -> String {
+    let protocol = protocol(config);
+    let brokers = config.brokers();
+    if !looked
+        && (last_disconnect.is_some() || uses_tls(config))
+        && let Some(cause) = tls_mismatch(config)
+    {
+        return cause;
+    }
+    // A broker that closes each connection as soon as it is up, to a client without SASL, most likely
+    // wants a login.
+    let closed_at_start = last_disconnect
+        .as_deref()
+        .is_some_and(|d| d.contains("in state UP") || d.contains("in state APIVERSION_QUERY"));
+    let hint = if closed_at_start && !protocol.starts_with("sasl") {
+        " The broker closes connections as they start: if it requires a login, set security.protocol=sasl_ssl (or sasl_plaintext), sasl.mechanism, sasl.username and sasl.password."
+    } else {
+        ""
+    };
+    let said = last_disconnect.unwrap_or_else(|| error.to_string());
+    format!(
+        "cannot reach Kafka at {brokers}: {}. Is a broker running there, and does its listener speak {protocol}? Check --brokers (or PLAYLOG_BROKERS, or bootstrap.servers in --kafka-config) and security.protocol; `scripts/broker.sh` starts a local one.{hint}",
+        config.redact(&said)
+    )
+}
+
+fn protocol(config: &KafkaClientConfig) -> String {
+    config
+        .get("security.protocol")
+        .unwrap_or("plaintext")
+        .to_ascii_lowercase()
+}
+
+fn uses_tls(config: &KafkaClientConfig) -> bool {
+    matches!(protocol(config).as_str(), "ssl" | "sasl_ssl")
+}
+
+/// A TLS client at a plaintext listener, or the other way round, or a TLS failure the handshake names.
+fn tls_mismatch(config: &KafkaClientConfig) -> Option<String> {
+    let brokers = config.brokers();
+    let protocol = protocol(config);
+    let (host, port) = tls_diagnosis::first_broker(brokers)?;
+    if uses_tls(config) {
+        let cause = tls_diagnosis::diagnose(&host, port, &tls_diagnosis::TlsSettings::of(config))?;
+        return Some(format!(
+            "TLS connection to Kafka at {brokers} failed: {cause}"
+        ));
+    }
+    tls_diagnosis::speaks_tls(&host, port).then(|| {
         format!(
-            "cannot reach Kafka at {brokers}: {e}. Is a broker running there? Check --brokers (or PLAYLOG_BROKERS); `scripts/broker.sh` starts a local one"
+            "Kafka at {brokers} is a TLS listener, and this client speaks {protocol}: set security.protocol=ssl (or sasl_ssl with SASL), and ssl.ca.location if its CA is not a public one"
         )
     })
 }
 
+/// One line naming the cause of a connection failure and what to change.
+pub fn explain(failure: &ConnectionFailure, config: &KafkaClientConfig) -> String {
+    let brokers = config.brokers();
+    let detail = config.redact(&failure.detail);
+    match failure.kind {
+        FailureKind::Tls => {
+            let diagnosis = tls_diagnosis::first_broker(brokers).and_then(|(host, port)| {
+                tls_diagnosis::diagnose(&host, port, &tls_diagnosis::TlsSettings::of(config))
+            });
+            match diagnosis {
+                Some(cause) => format!("TLS connection to Kafka at {brokers} failed: {cause}"),
+                None => format!("TLS connection to Kafka at {brokers} failed: {detail}"),
+            }
+        }
+        FailureKind::Authentication => {
+            let user = config.get("sasl.username").unwrap_or("(no sasl.username)");
+            let mechanism = config
+                .get("sasl.mechanism")
+                .or(config.get("sasl.mechanisms"))
+                .unwrap_or("GSSAPI");
+            let from = config
+                .origin("sasl.password")
+                .map(|o| format!(" (the password is set by {o})"))
+                .unwrap_or_default();
+            format!(
+                "Kafka at {brokers} refused the SASL {mechanism} login of user {user}: {detail}. Check sasl.username and sasl.password{from}, and sasl.mechanism"
+            )
+        }
+        FailureKind::Resolution => format!(
+            "cannot resolve a Kafka broker's host name: {detail}. Check --brokers (or bootstrap.servers) and the brokers' advertised listeners"
+        ),
+    }
+}
+
 /// Creates each `(topic, partitions)` that does not exist yet; existing topics are left as they are.
 pub fn ensure_topics(
-    brokers: &str,
+    config: &KafkaClientConfig,
     topics: &[(&str, i32)],
     replication_factor: i32,
 ) -> Result<(), String> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .map_err(|e| format!("configuring the Kafka admin client: {e}"))?;
+    let admin: AdminClient<WatchedContext> = config
+        .client_config()
+        .create_with_context(WatchedContext::default())
+        .map_err(|e| {
+            format!(
+                "configuring the Kafka admin client: {}",
+                config.explain_config_error(&e)
+            )
+        })?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|(name, partitions)| {
@@ -37,12 +185,29 @@ pub fn ensure_topics(
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = futures_executor::block_on(admin.create_topics(&new, &options))
-        .map_err(|e| format!("creating topics on {brokers}: {e}"))?;
+    let results =
+        futures_executor::block_on(admin.create_topics(&new, &options)).map_err(|e| match admin
+            .inner()
+            .context()
+            .watch()
+            .failure()
+        {
+            Some(failure) => explain(&failure, config),
+            None => format!(
+                "creating topics on {}: {}",
+                config.brokers(),
+                config.redact(&e.to_string())
+            ),
+        })?;
     for result in results {
         match result {
             Ok(topic) => tracing::info!(topic, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, RDKafkaErrorCode::TopicAuthorizationFailed)) => {
+                return Err(format!(
+                    "creating topic {topic}: not authorized (the Kafka user lacks the Create ACL). Create the topic beforehand, or grant Create on it"
+                ));
+            }
             Err((topic, code)) => return Err(format!("creating topic {topic}: {code}")),
         }
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use playlog_consumer::ConsumeOptions;
 use playlog_model::Stream;
@@ -17,12 +17,13 @@ use playlog_model::Stream;
   playlog consume --warehouse duckdb:/data/events.duckdb --group analytics --flush-interval 250ms
   # Keep the Data Vault and marts fresh too, every 10 seconds, in the same process:
   playlog consume --brokers 127.0.0.1:9092 --members 2 --vault-every 10s
+  # A secured cluster (TLS, SASL), from the client.properties file it hands out:
+  playlog consume --kafka-config client.properties --members 2
   # Then query it:
   duckdb playlog.duckdb \"SELECT count(*) FROM raw.listen_events\"")]
 pub struct ConsumeArgs {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "PLAYLOG_BROKERS", default_value = "localhost:9092")]
-    brokers: String,
+    #[command(flatten)]
+    kafka: crate::kafka_args::KafkaArgs,
     /// Consumer group.
     #[arg(long, env = "PLAYLOG_GROUP", default_value = "playlog-raw")]
     group: String,
@@ -65,21 +66,11 @@ pub struct ConsumeArgs {
     /// The vault model for --vault-every (TOML); the shipped schemas/vault/model.toml by default.
     #[arg(long, env = "PLAYLOG_VAULT_MODEL")]
     vault_model: Option<std::path::PathBuf>,
-    /// Extra librdkafka consumer property, as key=value (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE")]
-    kafka_property: Vec<String>,
 }
 
 pub fn run(args: ConsumeArgs) -> Result<()> {
-    let mut properties = Vec::new();
-    for p in &args.kafka_property {
-        let Some((k, v)) = p.split_once('=') else {
-            bail!("-X {p:?}: expected KEY=VALUE, for example -X fetch.max.bytes=1048576")
-        };
-        properties.push((k.trim().to_owned(), v.trim().to_owned()));
-    }
     let options = ConsumeOptions {
-        brokers: args.brokers,
+        kafka: args.kafka.resolve()?,
         group: args.group,
         topics: args.topics,
         members: args.members,
@@ -92,7 +83,6 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         max_record_bytes: args.max_record_bytes,
         metrics_addr: (args.metrics_addr != "off").then_some(args.metrics_addr),
         metrics: playlog_metrics::MetricsRegistry::default(),
-        properties,
     };
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signals(stop.clone())?;
@@ -101,7 +91,7 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         options.group,
         options.members,
         if options.members == 1 { "" } else { "s" },
-        options.brokers,
+        options.kafka.brokers(),
         options.warehouse
     );
     let summary = match args.vault_every {

@@ -2,6 +2,7 @@
 
 mod consume;
 mod duration_arg;
+mod kafka_args;
 mod logging;
 mod produce;
 mod signals;

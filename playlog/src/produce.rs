@@ -39,11 +39,13 @@ pub enum CompressionArg {
   # eventsim's own config and song file, JSON lines on standard output:
   playlog produce --config examples/example-config.json --songs listen_counts.txt.gz --output - --max-events 100
   # One file per stream, as eventsim writes them:
-  playlog produce --output out/ --from 2026-01-01 --to 2026-01-08")]
+  playlog produce --output out/ --from 2026-01-01 --to 2026-01-08
+  # A secured cluster, from the client.properties file it hands out (secrets stay off the command line):
+  playlog produce --kafka-config client.properties --continuous --speed 60
+  PLAYLOG_KAFKA_SASL_PASSWORD_FILE=/run/secrets/kafka-password playlog produce --kafka-config client.properties")]
 pub struct ProduceArgs {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "PLAYLOG_BROKERS", default_value = "localhost:9092")]
-    brokers: String,
+    #[command(flatten)]
+    kafka: crate::kafka_args::KafkaArgs,
     /// eventsim's JSON site config (pages, transitions, pacing). Default: Playlog's built-in site.
     #[arg(long, env = "PLAYLOG_SITE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -103,9 +105,6 @@ pub struct ProduceArgs {
     /// Replication factor for topics that do not exist yet.
     #[arg(long, env = "PLAYLOG_REPLICATION_FACTOR", default_value_t = 1)]
     replication_factor: i32,
-    /// Extra librdkafka producer property, as key=value (repeatable), for example -X security.protocol=ssl.
-    #[arg(short = 'X', value_name = "KEY=VALUE")]
-    kafka_property: Vec<String>,
     /// No progress bar or progress lines.
     #[arg(long, short = 'q', env = "PLAYLOG_QUIET")]
     quiet: bool,
@@ -155,18 +154,12 @@ pub fn run(args: ProduceArgs) -> Result<()> {
     let destination = match &args.output {
         Some(output) => Destination::Output(OutputTarget::parse(output)),
         None => {
-            let mut properties = Vec::new();
-            for p in &args.kafka_property {
-                let Some((k, v)) = p.split_once('=') else {
-                    bail!("-X {p:?}: expected KEY=VALUE, for example -X linger.ms=50")
-                };
-                properties.push((k.trim().to_owned(), v.trim().to_owned()));
-            }
+            let kafka = args.kafka.resolve()?;
             if args.partitions < 1 {
                 bail!("--partitions must be at least 1, got {}", args.partitions);
             }
             Destination::Kafka(KafkaSettings {
-                brokers: args.brokers.clone(),
+                kafka,
                 partitions: args.partitions,
                 replication_factor: args.replication_factor,
                 compression: format!("{:?}", args.compression).to_lowercase(),
@@ -174,7 +167,6 @@ pub fn run(args: ProduceArgs) -> Result<()> {
                     FormatArg::Avro => Format::Avro,
                     FormatArg::Json => Format::Json,
                 },
-                properties,
             })
         }
     };
@@ -231,7 +223,12 @@ fn describe(options: &RunOptions) {
         }
     };
     let target = match &options.destination {
-        Destination::Kafka(k) => format!("Kafka {} ({:?}, {})", k.brokers, k.format, k.compression),
+        Destination::Kafka(k) => format!(
+            "Kafka {} ({:?}, {})",
+            k.kafka.brokers(),
+            k.format,
+            k.compression
+        ),
         Destination::Output(o) => format!("{o:?}"),
     };
     tracing::info!(users = options.users, seed = options.seed, %window, %target, "producing");

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use playlog_kafka::{ConnectionWatch, Watched};
 use playlog_model::{Event, Stream};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -17,20 +18,21 @@ use crate::sink::{EventSink, Format, SinkError, StreamCounters};
 /// How to reach Kafka and publish.
 #[derive(Debug, Clone)]
 pub struct KafkaSettings {
-    pub brokers: String,
+    /// How to connect: brokers, security, extra librdkafka properties (applied after the producer's own
+    /// defaults). Its `Debug` redacts secrets.
+    pub kafka: playlog_kafka::KafkaClientConfig,
     pub partitions: i32,
     pub replication_factor: i32,
     /// `lz4`, `zstd`, `snappy` or `none`.
     pub compression: String,
     pub format: Format,
-    /// Extra librdkafka properties (`key=value`), applied last.
-    pub properties: Vec<(String, String)>,
 }
 
-/// Counts deliveries per stream as librdkafka reports them.
+/// Counts deliveries per stream as librdkafka reports them, and watches connection failures.
 pub struct DeliveryTracker {
     counters: Arc<StreamCounters>,
     first_error: Mutex<Option<String>>,
+    watch: ConnectionWatch,
 }
 
 impl DeliveryTracker {
@@ -39,10 +41,21 @@ impl DeliveryTracker {
     }
 }
 
+impl Watched for DeliveryTracker {
+    fn watch(&self) -> &ConnectionWatch {
+        &self.watch
+    }
+}
+
 impl ClientContext for DeliveryTracker {
     fn error(&self, error: KafkaError, reason: &str) {
-        // Connection trouble is retried by librdkafka and surfaces as delivery failures if it lasts.
-        tracing::debug!(%error, reason, "kafka client error");
+        // Connection trouble is retried by librdkafka and surfaces as delivery failures if it lasts; a
+        // refused login or certificate at start-up ends the start with one line (check_reachable).
+        self.watch.observe(&error, reason);
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        self.watch.observe_log(level, facility, message);
     }
 }
 
@@ -71,22 +84,15 @@ impl ProducerContext for DeliveryTracker {
 
 pub type EventProducer = ThreadedProducer<DeliveryTracker>;
 
-fn base_config(brokers: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers)
-        .set("client.id", "playlog-producer");
-    config
-}
-
 /// Connects, checks the brokers answer, and creates any missing topic. Fails with an error that says what
 /// to do when the brokers cannot be reached.
 pub fn connect(
     settings: &KafkaSettings,
     counters: Arc<StreamCounters>,
 ) -> Result<Arc<EventProducer>, SinkError> {
-    let mut config = base_config(&settings.brokers);
+    let mut config = ClientConfig::new();
     config
+        .set("client.id", "playlog-producer")
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", &settings.compression)
@@ -95,23 +101,24 @@ pub fn connect(
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "1048576");
-    for (key, value) in &settings.properties {
-        config.set(key, value);
-    }
+    settings.kafka.apply(&mut config);
     let tracker = DeliveryTracker {
         counters,
         first_error: Mutex::new(None),
+        watch: ConnectionWatch::default(),
     };
-    let producer: EventProducer = config
-        .create_with_context(tracker)
-        .map_err(|e| SinkError::Kafka(format!("configuring the Kafka producer: {e}")))?;
-    playlog_kafka::check_reachable(producer.client(), &settings.brokers)
-        .map_err(SinkError::Kafka)?;
+    let producer: EventProducer = config.create_with_context(tracker).map_err(|e| {
+        SinkError::Kafka(format!(
+            "configuring the Kafka producer: {}",
+            settings.kafka.explain_config_error(&e)
+        ))
+    })?;
+    playlog_kafka::check_reachable(producer.client(), &settings.kafka).map_err(SinkError::Kafka)?;
     let topics: Vec<(&str, i32)> = Stream::ALL
         .iter()
         .map(|s| (s.topic(), settings.partitions))
         .collect();
-    playlog_kafka::ensure_topics(&settings.brokers, &topics, settings.replication_factor)
+    playlog_kafka::ensure_topics(&settings.kafka, &topics, settings.replication_factor)
         .map_err(SinkError::Kafka)?;
     Ok(Arc::new(producer))
 }

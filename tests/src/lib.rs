@@ -420,7 +420,12 @@ impl Broker {
 
     /// Creates the topics that do not exist yet (tansu does not auto-create them).
     pub fn create_topics(&self, topics: &[(&str, i32)]) {
-        playlog_kafka::ensure_topics(&self.address, topics, 1).unwrap();
+        playlog_kafka::ensure_topics(
+            &playlog_kafka::KafkaClientConfig::plaintext(&self.address),
+            topics,
+            1,
+        )
+        .unwrap();
     }
 
     /// Publishes raw records (for bad input and eventsim's own JSON), waiting for every acknowledgement.

@@ -224,7 +224,8 @@ fn members_joining_and_leaving_while_producing_lose_and_duplicate_nothing() {
         .has_topic("page_view_events")));
 
     let options = ConsumeOptions {
-        brokers: broker.address.clone(),
+        kafka: playlog_kafka::KafkaClientConfig::plaintext(&broker.address)
+            .with("session.timeout.ms", "6000"),
         group: "playlog-raw".into(),
         topics: Stream::ALL.iter().map(|s| s.topic().to_owned()).collect(),
         members: 1,
@@ -237,7 +238,6 @@ fn members_joining_and_leaving_while_producing_lose_and_duplicate_nothing() {
         max_record_bytes: 1 << 20,
         metrics_addr: None,
         metrics: Default::default(),
-        properties: vec![("session.timeout.ms".into(), "6000".into())],
     };
     let mut group = Group::start(&options).expect("group starts");
     group.add_member().expect("member 0");
