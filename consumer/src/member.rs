@@ -614,8 +614,10 @@ impl Group {
                     options.kafka.explain_config_error(&e)
                 ))
             })?;
-        playlog_kafka::check_reachable(probe.client(), &options.kafka)
-            .map_err(ConsumeError::Kafka)?;
+        playlog_kafka::check_reachable(probe.client(), &options.kafka, &|| {
+            let _ = probe.poll(Duration::ZERO);
+        })
+        .map_err(ConsumeError::Kafka)?;
         // The dead-letter topic must exist before the first bad record; brokers may not auto-create it.
         playlog_kafka::ensure_topics(&options.kafka, &[(options.dlq_topic.as_str(), 1)], 1)
             .map_err(ConsumeError::Kafka)?;

@@ -26,15 +26,19 @@ const REACH_TIMEOUT: Duration = Duration::from_secs(15);
 const TLS_MISMATCH_LOOK: Duration = Duration::from_secs(2);
 
 /// Fails with one actionable sentence when the brokers do not answer a metadata request: the cause when
-/// librdkafka reported one (TLS, authentication, name resolution), else a timeout.
+/// librdkafka reported one (TLS, authentication, name resolution), else a timeout. `serve` runs the
+/// client's callbacks between attempts: a consumer's error callbacks run only when it is polled (a
+/// threaded producer's poll themselves, so it passes a no-op).
 pub fn check_reachable<C: ClientContext + Watched>(
     client: &Client<C>,
     config: &KafkaClientConfig,
+    serve: &dyn Fn(),
 ) -> Result<(), String> {
     let started = Instant::now();
     let deadline = started + REACH_TIMEOUT;
     let mut looked = false;
     loop {
+        serve();
         let error = match client.fetch_metadata(None, Duration::from_secs(1)) {
             Ok(_) => {
                 client.context().watch().started();
@@ -42,6 +46,7 @@ pub fn check_reachable<C: ClientContext + Watched>(
             }
             Err(e) => e,
         };
+        serve();
         let watch = client.context().watch();
         if let Some(failure) = watch.failure() {
             return Err(explain(&failure, config));

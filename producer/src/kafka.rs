@@ -113,7 +113,8 @@ pub fn connect(
             settings.kafka.explain_config_error(&e)
         ))
     })?;
-    playlog_kafka::check_reachable(producer.client(), &settings.kafka).map_err(SinkError::Kafka)?;
+    playlog_kafka::check_reachable(producer.client(), &settings.kafka, &|| {})
+        .map_err(SinkError::Kafka)?;
     let topics: Vec<(&str, i32)> = Stream::ALL
         .iter()
         .map(|s| (s.topic(), settings.partitions))

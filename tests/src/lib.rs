@@ -16,6 +16,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
+pub mod tls;
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -88,30 +90,82 @@ impl Drop for Scratch {
     }
 }
 
-/// A tansu broker on a free loopback port, in-memory storage, stopped on drop.
+/// A tansu broker on a free loopback port, stopped on drop.
 pub struct Broker {
     child: Child,
+    /// Its plaintext listener, `127.0.0.1:PORT`.
     pub address: String,
+    options: BrokerOptions,
     pub scratch: Scratch,
 }
 
+/// How a test broker runs.
+#[derive(Debug, Clone)]
+pub struct BrokerOptions {
+    /// `memory://tansu/`, or `sqlite://broker.db` (in the scratch directory; tansu's SCRAM needs it).
+    pub storage: String,
+    /// The address advertised in metadata (`localhost:PORT` of a TLS terminator in front); by default
+    /// the listener itself.
+    pub advertised: Option<String>,
+    /// `--authentication`: SASL (SCRAM) required.
+    pub authentication: bool,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        BrokerOptions {
+            storage: "memory://tansu/".into(),
+            advertised: None,
+            authentication: false,
+        }
+    }
+}
+
 impl Broker {
+    /// In-memory storage, plaintext, no authentication.
     pub fn start() -> Broker {
+        Broker::start_with(BrokerOptions::default())
+    }
+
+    pub fn start_with(options: BrokerOptions) -> Broker {
         let scratch = Scratch::new("broker");
-        let port = free_port();
-        let address = format!("127.0.0.1:{port}");
+        let address = format!("127.0.0.1:{}", free_port());
+        let child = Broker::spawn(&scratch, &address, &options);
+        let broker = Broker {
+            child,
+            address,
+            options,
+            scratch,
+        };
+        broker.wait_until_listening(Duration::from_secs(30));
+        broker
+    }
+
+    fn spawn(scratch: &Scratch, address: &str, options: &BrokerOptions) -> Child {
         let url = format!("tcp://{address}");
-        let log = std::fs::File::create(scratch.path().join("broker.log")).unwrap();
-        let child = Command::new(tansu_bin())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
+        let advertised = options
+            .advertised
+            .as_ref()
+            .map_or(url.clone(), |a| format!("tcp://{a}"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(scratch.path().join("broker.log"))
+            .unwrap();
+        let mut args = vec![
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &advertised,
+            "--storage-engine",
+            &options.storage,
+        ];
+        if options.authentication {
+            args.push("--authentication");
+        }
+        Command::new(tansu_bin())
+            .args(&args)
             .current_dir(scratch.path())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -121,14 +175,39 @@ impl Broker {
                     "starting {} (install it with scripts/install-deps.sh): {e}",
                     tansu_bin().display()
                 )
-            });
-        let broker = Broker {
-            child,
-            address,
-            scratch,
-        };
-        broker.wait_until_listening(Duration::from_secs(30));
-        broker
+            })
+    }
+
+    /// Stops the broker and starts it again on the same port and storage, with or without
+    /// `--authentication` (tansu creates SCRAM users only while it runs without it).
+    pub fn restart(&mut self, authentication: bool) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.options.authentication = authentication;
+        self.child = Broker::spawn(&self.scratch, &self.address, &self.options);
+        self.wait_until_listening(Duration::from_secs(30));
+    }
+
+    /// Creates a SCRAM user (`scram256` or `scram512`) through the running broker's admin API.
+    pub fn create_scram_user(&self, mechanism: &str, name: &str, password: &str) {
+        let output = Command::new(tansu_bin())
+            .args([
+                "user",
+                "create",
+                "--broker",
+                &format!("tcp://{}", self.address),
+                "--mechanism",
+                mechanism,
+                name,
+                password,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "tansu user create {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     fn wait_until_listening(&self, timeout: Duration) {
@@ -573,6 +652,32 @@ pub fn raw_records(conn: &duckdb::Connection, stream: Stream) -> Vec<EventRecord
     .unwrap()
     .map(|r| r.unwrap())
     .collect()
+}
+
+/// Events across all streams.
+pub fn total(expected: &BTreeMap<Stream, Vec<EventRecord>>) -> usize {
+    expected.values().map(Vec::len).sum()
+}
+
+/// Every expected event is in its raw table exactly once, with every field unchanged.
+pub fn assert_exactly_once(scratch: &Scratch, expected: &BTreeMap<Stream, Vec<EventRecord>>) {
+    let conn = open_warehouse(&scratch.path().join("w.duckdb"));
+    for stream in Stream::ALL {
+        let (rows, distinct) = raw_counts(&conn, stream.topic());
+        let want = &expected[&stream];
+        assert_eq!(rows, distinct, "{stream}: duplicate event ids");
+        assert_eq!(
+            rows as usize,
+            want.len(),
+            "{stream}: {rows} rows landed, {} produced",
+            want.len()
+        );
+        let got = raw_records(&conn, stream);
+        assert!(
+            got == sorted(want.clone()),
+            "{stream}: landed rows differ from the produced events"
+        );
+    }
 }
 
 /// A `playlog consume` process writing to the scratch directory's `w.duckdb`, serving metrics on a free port.

@@ -20,31 +20,6 @@ const DAY: [&str; 10] = [
     "3",
 ];
 
-fn total(expected: &BTreeMap<Stream, Vec<EventRecord>>) -> usize {
-    expected.values().map(Vec::len).sum()
-}
-
-/// Every expected event is in its raw table exactly once, with every field unchanged.
-fn assert_exactly_once(scratch: &Scratch, expected: &BTreeMap<Stream, Vec<EventRecord>>) {
-    let conn = open_warehouse(&scratch.path().join("w.duckdb"));
-    for stream in Stream::ALL {
-        let (rows, distinct) = raw_counts(&conn, stream.topic());
-        let want = &expected[&stream];
-        assert_eq!(rows, distinct, "{stream}: duplicate event ids");
-        assert_eq!(
-            rows as usize,
-            want.len(),
-            "{stream}: {rows} rows landed, {} produced",
-            want.len()
-        );
-        let got = raw_records(&conn, stream);
-        assert!(
-            got == sorted(want.clone()),
-            "{stream}: landed rows differ from the produced events"
-        );
-    }
-}
-
 #[test]
 fn two_members_land_a_day_exactly_once_and_leave_cleanly_on_sigterm() {
     let broker = Broker::start();
