@@ -34,6 +34,14 @@ check "dashboard is valid JSON" python3 -m json.tool "$mon/grafana/dashboards/pl
 check "hadolint" "$tools/hadolint" docker/Dockerfile docker/bqemulator.Dockerfile
 check "docker-compose config (duckdb)" env COMPOSE_PROFILES=duckdb docker-compose -f docker/docker-compose.yml config -q
 check "docker-compose config (bigquery)" env COMPOSE_PROFILES=bigquery docker-compose -f docker/docker-compose.yml config -q
+# The secured-Kafka override, with stand-ins for the secret files it mounts.
+secrets_dir=docker/secrets
+made_secrets=false
+if [ ! -e "$secrets_dir" ]; then
+  mkdir -p "$secrets_dir" && touch "$secrets_dir/client.properties" "$secrets_dir/kafka-password" && made_secrets=true
+fi
+check "docker-compose config (secure Kafka override)" env COMPOSE_PROFILES=duckdb docker-compose -f docker/docker-compose.yml -f docker/docker-compose.secure.yml config -q
+$made_secrets && rm -rf "$secrets_dir"
 check "python-hcl2 parses every .tf" "$tools/python" -c '
 import pathlib, sys, hcl2
 files = sorted(pathlib.Path("terraform").rglob("*.tf"))

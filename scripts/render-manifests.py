@@ -11,7 +11,7 @@ import sys
 EXAMPLE = {
     "namespace": "playlog",
     "image": "europe-west1-docker.pkg.dev/my-project/playlog/playlog@sha256:" + "0" * 64,
-    "brokers": "playlog-kafka-bootstrap.kafka.svc:9092",
+    "brokers": "playlog-kafka-bootstrap.kafka.svc:9093",
     "warehouse": "bigquery://my-project/playlog",
     "consumer_gsa": "playlog-consumer-dev@my-project.iam.gserviceaccount.com",
     "vault_gsa": "playlog-vault-dev@my-project.iam.gserviceaccount.com",

@@ -44,9 +44,10 @@ data "kubectl_file_documents" "playlog" {
 }
 
 resource "kubectl_manifest" "playlog" {
-  for_each   = data.kubectl_file_documents.playlog.manifests
-  yaml_body  = each.value
-  depends_on = [kubernetes_namespace_v1.playlog, kubectl_manifest.topic, google_bigquery_job.raw_ddl]
+  for_each  = data.kubectl_file_documents.playlog.manifests
+  yaml_body = each.value
+  # The pods mount their KafkaUser's Secret and the cluster CA.
+  depends_on = [kubernetes_namespace_v1.playlog, kubectl_manifest.topic, kubectl_manifest.kafka_user, kubernetes_secret_v1.kafka_ca_for_playlog, google_bigquery_job.raw_ddl]
 }
 
 resource "helm_release" "keda" {
@@ -60,7 +61,13 @@ resource "helm_release" "keda" {
   depends_on       = [google_container_node_pool.pools]
 }
 
+data "kubectl_file_documents" "consumer_scaler" {
+  content = templatefile("${path.module}/manifests/keda-scaledobject.yaml", local.playlog_values)
+}
+
+# The TriggerAuthentication (KEDA's Kafka login) and the ScaledObject.
 resource "kubectl_manifest" "consumer_scaler" {
-  yaml_body  = templatefile("${path.module}/manifests/keda-scaledobject.yaml", local.playlog_values)
-  depends_on = [helm_release.keda, kubectl_manifest.playlog]
+  for_each   = data.kubectl_file_documents.consumer_scaler.manifests
+  yaml_body  = each.value
+  depends_on = [helm_release.keda, kubectl_manifest.playlog, kubectl_manifest.kafka_user, kubernetes_secret_v1.keda_kafka]
 }

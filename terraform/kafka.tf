@@ -1,9 +1,11 @@
 # Kafka on GKE through the Strimzi operator: KRaft nodes that are both broker and controller, and one
-# KafkaTopic per event topic plus the dead-letter topic.
+# KafkaTopic per event topic plus the dead-letter topic. Locked down: the only listener is TLS with
+# SCRAM-SHA-512 logins, open (by NetworkPolicy) only to Playlog's and KEDA's namespaces; simple
+# authorization, with one KafkaUser per workload (kafka_users.tf) holding least-privilege ACLs.
 locals {
   kafka_namespace = "kafka"
   kafka_cluster   = "playlog"
-  brokers         = "${local.kafka_cluster}-kafka-bootstrap.${local.kafka_namespace}.svc:9092"
+  brokers         = "${local.kafka_cluster}-kafka-bootstrap.${local.kafka_namespace}.svc:9093"
   kafka_rf        = min(var.kafka_replicas, 3)
   topics = {
     listen_events        = var.kafka_partitions
@@ -23,10 +25,11 @@ resource "helm_release" "strimzi" {
   namespace        = local.kafka_namespace
   create_namespace = true
   values = [yamlencode({
-    watchNamespaces = [local.kafka_namespace]
+    # Playlog's namespace too: the User Operator manages the KafkaUsers (and their Secrets) there.
+    watchNamespaces = [local.kafka_namespace, local.namespace]
     nodeSelector    = { pool = "system" }
   })]
-  depends_on = [google_container_node_pool.pools]
+  depends_on = [google_container_node_pool.pools, kubernetes_namespace_v1.playlog]
 }
 
 resource "kubectl_manifest" "kafka_node_pool" {
@@ -67,10 +70,22 @@ resource "kubectl_manifest" "kafka" {
     spec = {
       kafka = {
         version = "4.1.0"
+        # No plaintext listener. Broker certificates come from the cluster CA below and name the bootstrap
+        # service and each broker, so that clients verify host names (librdkafka's default).
         listeners = [
-          { name = "plain", port = 9092, type = "internal", tls = false },
-          { name = "tls", port = 9093, type = "internal", tls = true },
+          {
+            name           = "tls"
+            port           = 9093
+            type           = "internal"
+            tls            = true
+            authentication = { type = "scram-sha-512" }
+            networkPolicyPeers = [
+              { namespaceSelector = { matchLabels = { "kubernetes.io/metadata.name" = local.namespace } } },
+              { namespaceSelector = { matchLabels = { "kubernetes.io/metadata.name" = "keda" } } },
+            ]
+          },
         ]
+        authorization = { type = "simple" }
         config = {
           "offsets.topic.replication.factor"         = local.kafka_rf
           "transaction.state.log.replication.factor" = local.kafka_rf
@@ -80,10 +95,17 @@ resource "kubectl_manifest" "kafka" {
           "auto.create.topics.enable"                = false
         }
       }
-      entityOperator = { topicOperator = {}, userOperator = {} }
+      # The cluster CA is Terraform's (kafka_users.tf), so that its certificate can be handed to Playlog's
+      # namespace; Strimzi still issues and renews the broker certificates with it.
+      clusterCa = { generateCertificateAuthority = false }
+      entityOperator = {
+        topicOperator = {}
+        # KafkaUsers live beside the workloads, so that their Secrets are mountable there.
+        userOperator = { watchedNamespace = local.namespace }
+      }
     }
   })
-  depends_on = [kubectl_manifest.kafka_node_pool]
+  depends_on = [kubectl_manifest.kafka_node_pool, kubernetes_secret_v1.kafka_cluster_ca_cert, kubernetes_secret_v1.kafka_cluster_ca_key]
 }
 
 resource "kubectl_manifest" "topic" {

@@ -114,6 +114,12 @@ variable "kafka_retention_hours" {
   default     = 168
 }
 
+variable "kafka_ca_validity_days" {
+  description = "Validity of the Kafka cluster CA that Terraform makes (kafka_users.tf); Strimzi renews broker certificates within it."
+  type        = number
+  default     = 1825
+}
+
 variable "dataset_prefix" {
   description = "BigQuery datasets are <prefix>_raw, <prefix>_vault and <prefix>_marts."
   type        = string

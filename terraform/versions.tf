@@ -20,6 +20,11 @@ terraform {
     }
     # Applies custom resources (Kafka, KafkaTopic, ScaledObject, PodMonitor) without needing their CRDs at
     # plan time, which hashicorp/kubernetes's kubernetes_manifest does.
+    # The Kafka cluster CA (kafka_users.tf).
+    tls = {
+      source  = "hashicorp/tls"
+      version = "~> 4.0"
+    }
     kubectl = {
       source  = "alekc/kubectl"
       version = "~> 2.1"

@@ -221,7 +221,8 @@ impl KafkaClientConfig {
             Some(path) => Some((path.display().to_string(), read_properties_file(path)?)),
         };
         let sources = Sources {
-            brokers,
+            // An empty PLAYLOG_BROKERS (a compose override clearing it) means "not given".
+            brokers: brokers.filter(|b| !b.trim().is_empty()),
             file,
             env: std::env::vars().collect(),
             flags,

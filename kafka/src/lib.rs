@@ -165,6 +165,8 @@ pub fn explain(failure: &ConnectionFailure, config: &KafkaClientConfig) -> Strin
 }
 
 /// Creates each `(topic, partitions)` that does not exist yet; existing topics are left as they are.
+/// Existence is read from metadata first, so that a least-privilege user (Describe and Write, no Create)
+/// passes when the topics are there: Kafka refuses CreateTopics without Create even for existing topics.
 pub fn ensure_topics(
     config: &KafkaClientConfig,
     topics: &[(&str, i32)],
@@ -179,6 +181,30 @@ pub fn ensure_topics(
                 config.explain_config_error(&e)
             )
         })?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(30))
+        .map_err(|e| match admin.inner().context().watch().failure() {
+            Some(failure) => explain(&failure, config),
+            None => format!(
+                "reading topics on {}: {}",
+                config.brokers(),
+                config.redact(&e.to_string())
+            ),
+        })?;
+    let topics: Vec<(&str, i32)> = topics
+        .iter()
+        .copied()
+        .filter(|(name, _)| {
+            !metadata
+                .topics()
+                .iter()
+                .any(|t| t.name() == *name && !t.partitions().is_empty())
+        })
+        .collect();
+    if topics.is_empty() {
+        return Ok(());
+    }
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|(name, partitions)| {
@@ -210,7 +236,7 @@ pub fn ensure_topics(
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, RDKafkaErrorCode::TopicAuthorizationFailed)) => {
                 return Err(format!(
-                    "creating topic {topic}: not authorized (the Kafka user lacks the Create ACL). Create the topic beforehand, or grant Create on it"
+                    "topic {topic}: this Kafka user can neither see it (Describe) nor create it (Create). Grant Describe (and Write or Read) on an existing topic, or create it beforehand"
                 ));
             }
             Err((topic, code)) => return Err(format!("creating topic {topic}: {code}")),
