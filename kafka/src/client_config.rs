@@ -227,7 +227,23 @@ impl KafkaClientConfig {
             env: std::env::vars().collect(),
             flags,
         };
-        KafkaClientConfig::resolve(sources, |p| std::fs::read_to_string(p))
+        let config = KafkaClientConfig::resolve(sources, |p| std::fs::read_to_string(p))?;
+        config.check_files(|p| p.exists())?;
+        Ok(config)
+    }
+
+    /// Every `*.location` file (CA, certificate, key, keystore) exists: librdkafka's own words for a
+    /// missing one are "ssl.ca.location failed: … system lib".
+    pub fn check_files(&self, exists: impl Fn(&Path) -> bool) -> Result<(), String> {
+        for s in &self.settings {
+            if s.key.ends_with(".location") && s.value != "probe" && !exists(Path::new(&s.value)) {
+                return Err(format!(
+                    "{} ({}): {} does not exist; give the path of the PEM file (or PKCS#12 for ssl.keystore.location)",
+                    s.key, s.origin, s.value
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn brokers(&self) -> &str {
@@ -567,6 +583,23 @@ mod tests {
             "{bad_flag}"
         );
         assert!(!bad_flag.contains("hunter2"), "{bad_flag}");
+    }
+
+    #[test]
+    fn missing_certificate_files_are_named_with_their_origin() {
+        let config = KafkaClientConfig::resolve(
+            Sources {
+                file: file("security.protocol=SSL\nssl.ca.location=/etc/kafka/ca.pem\n"),
+                ..Sources::default()
+            },
+            no_files,
+        )
+        .unwrap();
+        assert_eq!(
+            config.check_files(|_| false).unwrap_err(),
+            "ssl.ca.location (client.properties line 2): /etc/kafka/ca.pem does not exist; give the path of the PEM file (or PKCS#12 for ssl.keystore.location)"
+        );
+        assert!(config.check_files(|_| true).is_ok());
     }
 
     #[test]
