@@ -184,14 +184,7 @@ pub fn ensure_topics(
     let metadata = admin
         .inner()
         .fetch_metadata(None, Duration::from_secs(30))
-        .map_err(|e| match admin.inner().context().watch().failure() {
-            Some(failure) => explain(&failure, config),
-            None => format!(
-                "reading topics on {}: {}",
-                config.brokers(),
-                config.redact(&e.to_string())
-            ),
-        })?;
+        .map_err(|e| admin_failure(&admin, config, "reading topics", &e))?;
     let topics: Vec<(&str, i32)> = topics
         .iter()
         .copied()
@@ -216,20 +209,8 @@ pub fn ensure_topics(
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results =
-        futures_executor::block_on(admin.create_topics(&new, &options)).map_err(|e| match admin
-            .inner()
-            .context()
-            .watch()
-            .failure()
-        {
-            Some(failure) => explain(&failure, config),
-            None => format!(
-                "creating topics on {}: {}",
-                config.brokers(),
-                config.redact(&e.to_string())
-            ),
-        })?;
+    let results = futures_executor::block_on(admin.create_topics(&new, &options))
+        .map_err(|e| admin_failure(&admin, config, "creating topics", &e))?;
     for result in results {
         match result {
             Ok(topic) => tracing::info!(topic, "created topic"),
@@ -243,4 +224,21 @@ pub fn ensure_topics(
         }
     }
     Ok(())
+}
+
+/// An admin request's failure: the connection's cause when there is one, else the error, redacted.
+fn admin_failure(
+    admin: &AdminClient<WatchedContext>,
+    config: &KafkaClientConfig,
+    doing: &str,
+    error: &dyn std::fmt::Display,
+) -> String {
+    match admin.inner().context().watch().failure() {
+        Some(failure) => explain(&failure, config),
+        None => format!(
+            "{doing} on {}: {}",
+            config.brokers(),
+            config.redact(&error.to_string())
+        ),
+    }
 }

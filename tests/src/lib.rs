@@ -18,6 +18,20 @@ use rdkafka::{Offset, TopicPartitionList};
 
 pub mod tls;
 
+/// The acceptance day: a simulated day of 1,000 users, seed 7, into 3 partitions (`produce` flags).
+pub const DAY: [&str; 10] = [
+    "--users",
+    "1000",
+    "--from",
+    "2026-01-01T00:00:00Z",
+    "--to",
+    "2026-01-02T00:00:00Z",
+    "--seed",
+    "7",
+    "--partitions",
+    "3",
+];
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

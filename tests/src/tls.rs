@@ -14,7 +14,7 @@ use rcgen::{
     KeyPair, KeyUsagePurpose,
 };
 
-use crate::{free_port, wait_for};
+use crate::wait_for;
 
 /// The password of `client-encrypted.key`.
 pub const CLIENT_KEY_PASSWORD: &str = "client-key-passphrase-7f3a";
@@ -134,20 +134,9 @@ pub struct TlsTerminator {
 }
 
 impl TlsTerminator {
-    /// The port to listen on is chosen here; `client_ca` turns on mTLS (a client certificate signed by
-    /// that CA is required).
+    /// Listens on `port` (`localhost`); `client_ca` turns on mTLS (a client certificate signed by that
+    /// CA is required).
     pub fn start(
-        dir: &Path,
-        name: &str,
-        certificate: &Path,
-        key: &Path,
-        client_ca: Option<&Path>,
-        backend: &str,
-    ) -> TlsTerminator {
-        TlsTerminator::start_on(free_port(), dir, name, certificate, key, client_ca, backend)
-    }
-
-    pub fn start_on(
         port: u16,
         dir: &Path,
         name: &str,

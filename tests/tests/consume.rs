@@ -7,19 +7,6 @@ use std::time::Duration;
 use playlog_e2e::*;
 use playlog_model::{EventRecord, Stream};
 
-const DAY: [&str; 10] = [
-    "--users",
-    "1000",
-    "--from",
-    "2026-01-01T00:00:00Z",
-    "--to",
-    "2026-01-02T00:00:00Z",
-    "--seed",
-    "7",
-    "--partitions",
-    "3",
-];
-
 #[test]
 fn two_members_land_a_day_exactly_once_and_leave_cleanly_on_sigterm() {
     let broker = Broker::start();

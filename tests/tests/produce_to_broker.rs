@@ -5,19 +5,6 @@ use std::time::Duration;
 use playlog_e2e::*;
 use playlog_model::Stream;
 
-const DAY: [&str; 10] = [
-    "--users",
-    "1000",
-    "--from",
-    "2026-01-01T00:00:00Z",
-    "--to",
-    "2026-01-02T00:00:00Z",
-    "--seed",
-    "7",
-    "--partitions",
-    "3",
-];
-
 #[test]
 fn a_published_day_reads_back_exactly_once_with_user_keys() {
     let broker = Broker::start();

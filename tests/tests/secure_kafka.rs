@@ -17,19 +17,6 @@ use std::time::Duration;
 use playlog_e2e::tls::{CLIENT_KEY_PASSWORD, Pki, TlsTerminator};
 use playlog_e2e::*;
 
-const DAY: [&str; 10] = [
-    "--users",
-    "1000",
-    "--from",
-    "2026-01-01T00:00:00Z",
-    "--to",
-    "2026-01-02T00:00:00Z",
-    "--seed",
-    "7",
-    "--partitions",
-    "3",
-];
-
 const ALICE_PASSWORD: &str = "alice-scram512-Secret-91c4";
 const BOB_PASSWORD: &str = "bob-scram256-Secret-5e0d";
 
@@ -51,7 +38,7 @@ impl SecureBroker {
             advertised: Some(format!("localhost:{port}")),
             authentication: false,
         });
-        let tls = TlsTerminator::start_on(
+        let tls = TlsTerminator::start(
             port,
             dir,
             "broker",
@@ -331,6 +318,7 @@ fn refused_connections_are_one_clear_line_and_a_failure_exit() {
     let mtls = SecureBroker::start(&pki, scratch.path(), Some(&pki.path("ca.pem")), false);
     let scram = scram_broker(&pki, scratch.path());
     let wrong_host = TlsTerminator::start(
+        free_port(),
         scratch.path(),
         "wrong-host",
         &pki.path("wrong-host.pem"),
