@@ -1,30 +1,27 @@
-//! Durations on the command line: `250ms`, `1s`, `5m`, `1h` (a bare number is seconds).
+//! Durations on the command line: `250ms`, `1s`, `5m`, `1h`, `1h 30m` (humantime's syntax), or a bare
+//! number of seconds (`2`, `0.5`).
 
 use std::time::Duration;
 
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let v = value.trim();
-    let (number, unit) = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map_or((v, "s"), |i| v.split_at(i));
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("{value:?} is not a duration: use 250ms, 1s, 5m or 1h"))?;
-    let seconds = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(format!(
-                "{value:?}: unknown unit {unit:?}; use ms, s, m or h"
-            ));
+    if let Ok(seconds) = v.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds).map_err(|_| {
+            format!("{value:?} seconds is out of range: give a duration from 0 to about 584 billion years, such as 250ms, 1s, 5m or 1h")
+        });
+    }
+    humantime::parse_duration(v).map_err(|e| match e {
+        humantime::DurationError::NumberOverflow => {
+            format!(
+                "{value:?} is out of range: give a shorter duration, such as 250ms, 1s, 5m or 1h"
+            )
         }
-    };
-    Ok(Duration::from_secs_f64(seconds))
+        other => format!("{value:?} is not a duration ({other}): use 250ms, 1s, 5m or 1h"),
+    })
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests: a failed step should stop them loudly.
 mod tests {
     use super::*;
 
@@ -34,7 +31,25 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn out_of_range_and_negative_durations_are_errors_not_panics() {
+        for value in ["99999999999999999999h", "1e30", "-1", "-5s"] {
+            let error = parse_duration(value).unwrap_err();
+            assert!(
+                error.contains("out of range") || error.contains("not a duration"),
+                "{value}: {error}"
+            );
+        }
+        assert!(
+            parse_duration("99999999999999999999h")
+                .unwrap_err()
+                .contains("out of range")
+        );
     }
 }

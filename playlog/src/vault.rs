@@ -39,6 +39,13 @@ impl WarehouseArgs {
         let warehouse = self.location.open()?;
         Ok((warehouse, model))
     }
+
+    /// As `open`, for reading commands: a missing DuckDB file is an error, not a new file.
+    fn open_existing(&self) -> Result<(Warehouse, Model)> {
+        let model = load_model(self.model.as_deref())?;
+        let warehouse = self.location.open_existing()?;
+        Ok((warehouse, model))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -180,8 +187,19 @@ pub fn run(args: VaultArgs) -> Result<()> {
     }
 }
 
+/// Fails with what to run when no vault has been built in the warehouse.
+fn require_vault(w: &mut Warehouse, model: &playlog_vault::Model, url: &str) -> Result<()> {
+    if !playlog_vault::is_built(w, model)? {
+        bail!(
+            "no vault has been built in {url} yet: run `playlog vault build --warehouse {url}` first (or `playlog consume --vault-every 10s`)"
+        );
+    }
+    Ok(())
+}
+
 pub fn check(args: CheckArgs) -> Result<()> {
-    let (mut w, model) = args.warehouse.open()?;
+    let (mut w, model) = args.warehouse.open_existing()?;
+    require_vault(&mut w, &model, &args.warehouse.location.warehouse)?;
     let results = playlog_vault::check(&mut w, &model, args.max_age)?;
     let failed = results.iter().filter(|r| !r.passed()).count();
     for r in &results {
@@ -219,7 +237,8 @@ pub struct ReportArgs {
 }
 
 pub fn report(args: ReportArgs) -> Result<()> {
-    let mut w = args.location.open()?;
+    let mut w = args.location.open_existing()?;
+    require_vault(&mut w, &load_model(None)?, &args.location.warehouse)?;
     let sections = playlog_vault::report(&mut w)
         .context("reading the marts (has `playlog vault build` run on this warehouse?)")?;
     print!("{}", playlog_vault::render(&sections));

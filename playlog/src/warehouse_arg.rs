@@ -20,6 +20,24 @@ pub struct WarehouseLocation {
 }
 
 impl WarehouseLocation {
+    /// For reading commands (`check`, `report`): a DuckDB file that does not exist is an error saying
+    /// what fills it, not a new empty file.
+    pub fn open_existing(&self) -> Result<Warehouse> {
+        if let Some(path) = self
+            .warehouse
+            .strip_prefix("duckdb://")
+            .or_else(|| self.warehouse.strip_prefix("duckdb:"))
+            && !path.is_empty()
+            && !std::path::Path::new(path).exists()
+        {
+            anyhow::bail!(
+                "no warehouse at {path}: nothing has landed there yet. Run `playlog consume --warehouse {w}`, then `playlog vault build --warehouse {w}`, or point --warehouse at an existing file",
+                w = self.warehouse
+            );
+        }
+        self.open()
+    }
+
     pub fn open(&self) -> Result<Warehouse> {
         Ok(Warehouse::open_with(
             &self.warehouse,

@@ -190,6 +190,24 @@ impl SqlSession for Timed<'_> {
     }
 }
 
+/// Whether a vault has been built in this warehouse (its first hub and the marts' top songs exist), so that
+/// `check` and `report` can say "run `playlog vault build` first" instead of a catalog error.
+pub fn is_built(warehouse: &mut Warehouse, model: &Model) -> Result<bool, WarehouseError> {
+    let sql = Sql::for_warehouse(warehouse);
+    let mut tables = vec![sql.table("marts", "top_songs_daily")];
+    if let Some(hub) = model.hubs.first() {
+        tables.push(sql.table("vault", &hub.name));
+    }
+    for table in tables {
+        match warehouse.transaction(|s| s.columns(&table)) {
+            Ok(_) => {}
+            Err(WarehouseError::Sql(_)) => return Ok(false),
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(true)
+}
+
 /// Runs the data tests; `max_age` bounds how old the newest raw load may be.
 pub fn check(
     warehouse: &mut Warehouse,

@@ -28,9 +28,18 @@ pub struct DuckDbWarehouse {
 
 impl DuckDbWarehouse {
     pub fn open(path: &str) -> Result<DuckDbWarehouse, WarehouseError> {
-        let conn = Connection::open(path).map_err(|source| WarehouseError::Open {
-            path: path.to_owned(),
-            source,
+        let conn = Connection::open(path).map_err(|source| {
+            let parent_exists = std::path::Path::new(path)
+                .parent()
+                .is_none_or(|p| p.as_os_str().is_empty() || p.exists());
+            let message = source.to_string();
+            WarehouseError::Open {
+                path: path.to_owned(),
+                reason: format!(
+                    "{message}. {}",
+                    crate::error::open_hint(path, &message, parent_exists)
+                ),
+            }
         })?;
         let mut warehouse = DuckDbWarehouse {
             path: path.to_owned(),

@@ -3,14 +3,9 @@
 pub enum WarehouseError {
     #[error("warehouse URL {url:?}: {why}")]
     BadUrl { url: String, why: String },
-    #[error(
-        "opening DuckDB file {path}: {source}. Is another process (a running consumer, or the duckdb CLI) holding it open?"
-    )]
-    Open {
-        path: String,
-        #[source]
-        source: duckdb::Error,
-    },
+    /// `reason`: DuckDB's message, then what to do, matched to the cause (see [`open_hint`]).
+    #[error("opening DuckDB file {path}: {reason}")]
+    Open { path: String, reason: String },
     #[error("migrating {what}: {source}")]
     Migrate {
         what: String,
@@ -49,6 +44,28 @@ pub enum WarehouseError {
     Auth(String),
 }
 
+/// The advice for a DuckDB file that will not open, matched to the cause: a missing directory, a lock held
+/// by another process, or something else (permissions, a file that is not DuckDB's).
+pub fn open_hint(path: &str, message: &str, parent_exists: bool) -> String {
+    let lower = message.to_ascii_lowercase();
+    if !parent_exists {
+        let dir = std::path::Path::new(path)
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        format!(
+            "The directory {dir} does not exist: create it, or point --warehouse at a file in an existing one."
+        )
+    } else if lower.contains("lock") {
+        "Another process (a running consumer, or the duckdb CLI) holds it open: DuckDB allows one writing process per file. Stop it, or run the work inside the consumer (--vault-every)."
+            .to_owned()
+    } else if lower.contains("permission") {
+        "Check the file's and its directory's permissions.".to_owned()
+    } else {
+        "Is it a DuckDB database file (of DuckDB 1.5 or older)?".to_owned()
+    }
+}
+
 impl WarehouseError {
     /// Whether trying the same operation again later can succeed: writes can (a lock, a full disk, an I/O
     /// hiccup); a bad URL or a file that will not open cannot.
@@ -60,5 +77,23 @@ impl WarehouseError {
                 | WarehouseError::Injected
                 | WarehouseError::Unavailable(_)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_hints_match_their_cause() {
+        assert!(
+            open_hint("/no/such/dir/x.duckdb", "IO Error: Cannot open file", false)
+                .starts_with("The directory /no/such/dir does not exist")
+        );
+        assert!(
+            open_hint("w.duckdb", "IO Error: Could not set lock on file", true)
+                .starts_with("Another process")
+        );
+        assert!(open_hint("w.duckdb", "IO Error: Permission denied", true).contains("permissions"));
     }
 }
