@@ -2,7 +2,8 @@
 # Installs what building and testing Playlog needs, skipping whatever is already there:
 #   - Debian packages for librdkafka's bundled build (cmake, libcurl, OpenSSL, SASL, zstd);
 #   - the tansu broker, a Kafka-protocol broker from crates.io, at a pinned version;
-#   - DuckDB's prebuilt libduckdb.so (from npm's @duckdb/node-bindings-linux-x64), linked at .deps/duckdb;
+#   - DuckDB's prebuilt libduckdb.so for this machine's architecture (npm's @duckdb/node-bindings-linux-*,
+#     checked against the SHA-256 pinned in scripts/libduckdb.lock), linked at .deps/duckdb;
 # With --test (scripts/test.sh), also what only the tests need, so that the quickstart does not wait for it:
 #   - bqemulator (PyPI) in a virtualenv, ~/.cache/playlog/bqemulator-1.4.0, for the BigQuery tests;
 #   - Prometheus and promtool, and docker-compose (Debian), for the monitoring test and scripts/check-ops.sh;
@@ -21,8 +22,6 @@ TANSU_VERSION=0.6.0
 TANSU_BUILD_CONFIG=(--config profile.release.opt-level=0 --config profile.release.package.libsql-ffi.opt-level=3)
 # The BigQuery emulator the BigQuery tests run against, in a virtualenv of its own.
 BQEMULATOR_PACKAGES=(bqemulator==1.4.0 duckdb==2.0.0 numpy)
-# Must match the duckdb crate in Cargo.toml: 1.10506.1 is DuckDB 1.5.6.
-DUCKDB_NPM_PACKAGE=@duckdb/node-bindings-linux-x64@1.5.6-r.1
 APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev libzstd-dev python3 python3-venv curl)
 TEST_APT_PACKAGES=(prometheus docker-compose stunnel4)
 # The static checks of docker/ and terraform/ (scripts/check-ops.sh), pinned, in a virtualenv of their own.
@@ -58,18 +57,17 @@ if ((${#missing[@]})); then
 fi
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/playlog"
-duckdb_dir="$cache/libduckdb-${DUCKDB_NPM_PACKAGE##*@}"
+# Keyed by the pinned file's digest: a new pin fetches anew, and an old cache is never taken for it.
+arch=$(uname -m)
+duckdb_digest=$(awk -v a="$arch" '$1 == a { print $3 }' scripts/libduckdb.lock)
+duckdb_dir="$cache/libduckdb-$arch-${duckdb_digest:0:16}"
 if [ ! -f "$duckdb_dir/libduckdb.so" ]; then
   if ! command -v npm >/dev/null; then
     say "installing npm (to fetch DuckDB's prebuilt library)"
     ${sudo:-} apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${sudo:-} apt-get install -y -qq npm >/dev/null
   fi
-  say "fetching DuckDB's prebuilt library ($DUCKDB_NPM_PACKAGE)"
-  tmp=$(mktemp -d)
-  (cd "$tmp" && npm pack --silent "$DUCKDB_NPM_PACKAGE" >/dev/null 2>&1 && tar xzf ./*.tgz)
-  mkdir -p "$duckdb_dir"
-  mv "$tmp/package/libduckdb.so" "$duckdb_dir/"
-  rm -rf "$tmp"
+  say "fetching DuckDB's prebuilt library for $arch (scripts/libduckdb.lock)"
+  scripts/fetch-libduckdb.sh "$arch" "$duckdb_dir"
 fi
 mkdir -p .deps
 ln -sfn "$duckdb_dir" .deps/duckdb
