@@ -1,9 +1,13 @@
-//! Puts the prebuilt libduckdb.so (see .cargo/config.toml) into target/<profile>/deps, where the rpath of
-//! every binary and test looks for it, so that `target/release/playlog` runs from anywhere.
+//! Puts the prebuilt libduckdb.so (see .cargo/config.toml) into target/<profile> and target/<profile>/deps,
+//! where the rpath of every binary and test looks for it, so that `target/release/playlog` runs from
+//! anywhere; and emits that rpath for this crate's own tests.
 
 use std::path::{Path, PathBuf};
 
+include!("duckdb_rpath.rs");
+
 fn main() {
+    emit_duckdb_rpath();
     println!("cargo:rerun-if-env-changed=DUCKDB_LIB_DIR");
     let Some(lib_dir) = std::env::var_os("DUCKDB_LIB_DIR").map(PathBuf::from) else {
         panic!(

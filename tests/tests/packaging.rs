@@ -1,4 +1,5 @@
-//! The workspace's declared `rust-version` is true: the highest of what the locked dependencies declare
+//! Packaging facts a user relies on: a `playlog` binary copied out of the target directory still runs (its
+//! rpath reaches libduckdb.so), and the workspace's declared `rust-version` is true: the highest of what the locked dependencies declare
 //! and what Playlog's own code needs (let-chains, stable since 1.88). Only one toolchain (the installed
 //! one) can be had here, so the check reads the dependencies' own `rust-version` fields through
 //! `cargo metadata` rather than building with an old compiler.
@@ -57,4 +58,24 @@ fn the_declared_rust_version_is_the_highest_any_locked_dependency_needs() {
             v.0, v.1, needed.1, needed.0.0, needed.0.1
         );
     }
+}
+
+/// The rpath comes from the build scripts (warehouse/duckdb_rpath.rs), not RUSTFLAGS, and includes the
+/// library's own directory: a copy of the binary elsewhere (as `cargo install` makes) finds DuckDB.
+#[test]
+fn a_binary_copied_out_of_the_target_directory_runs() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let copy = dir.path().join("playlog");
+    std::fs::copy(playlog_e2e::playlog_bin(), &copy).expect("copy the binary");
+    let warehouse = format!("duckdb:{}", dir.path().join("w.duckdb").display());
+    let output = std::process::Command::new(&copy)
+        .args(["vault", "build", "--warehouse", &warehouse])
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .expect("the copied binary starts");
+    assert!(
+        output.status.success(),
+        "the copied binary failed (libduckdb.so not found?): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
