@@ -35,9 +35,9 @@ impl DeadLetterSink {
             .set("acks", "all")
             .set("linger.ms", "5");
         kafka.apply(&mut config);
-        let watch = playlog_kafka::ConnectionWatch::default();
-        watch.started();
-        let producer = config.create_with_context(WatchedContext { watch })?;
+        let context = WatchedContext::new(kafka);
+        context.watch.started();
+        let producer = config.create_with_context(context)?;
         Ok(DeadLetterSink {
             topic: topic.to_owned(),
             producer,

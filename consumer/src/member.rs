@@ -146,8 +146,7 @@ impl MemberContext {
 
 impl ClientContext for MemberContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        self.watch
-            .observe(&error, &self.shared.options.kafka.redact(reason));
+        self.watch.observe(&error, reason);
     }
 
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
@@ -607,15 +606,17 @@ impl Group {
         tracing::info!(warehouse = %warehouse.describe(), "warehouse ready");
         // Check the brokers answer before starting members, for one clear error.
         let probe: BaseConsumer<WatchedContext> = consumer_config(options)
-            .create_with_context(WatchedContext::default())
+            .create_with_context(WatchedContext::new(&options.kafka))
             .map_err(|e| {
                 ConsumeError::Kafka(format!(
                     "configuring the consumer: {}",
                     options.kafka.explain_config_error(&e)
                 ))
             })?;
+        // A consumer's log and error events wait in its queue until it is polled; a poll with a timeout
+        // serves every event that arrives meanwhile (one without serves one event at most).
         playlog_kafka::check_reachable(probe.client(), &options.kafka, &|| {
-            let _ = probe.poll(Duration::ZERO);
+            let _ = probe.poll(Duration::from_millis(100));
         })
         .map_err(ConsumeError::Kafka)?;
         // The dead-letter topic must exist before the first bad record; brokers may not auto-create it.
@@ -724,7 +725,7 @@ impl Group {
 
 fn run_member(shared: Arc<Shared>, stop: &AtomicBool) -> Result<(), ConsumeError> {
     let options = shared.options.clone();
-    let watch = ConnectionWatch::default();
+    let watch = ConnectionWatch::new(&options.kafka);
     watch.started();
     let context = MemberContext {
         shared: shared.clone(),

@@ -76,6 +76,15 @@ pub fn is_secret(key: &str) -> bool {
         || (k.contains("token") && !k.contains("endpoint"))
 }
 
+/// `text` with each of `secrets` replaced by `[redacted]`.
+pub fn redact_values(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets {
+        out = out.replace(secret.as_str(), REDACTED);
+    }
+    out
+}
+
 fn shown<'a>(key: &str, value: &'a str) -> &'a str {
     if is_secret(key) { REDACTED } else { value }
 }
@@ -310,14 +319,16 @@ impl KafkaClientConfig {
 
     /// `text` with every secret value replaced: for messages that quote librdkafka or a broker.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for s in &self.settings {
-            // Very short values would blank out ordinary words; such secrets are not worth the name.
-            if is_secret(&s.key) && s.value.len() >= 4 {
-                out = out.replace(&s.value, REDACTED);
-            }
-        }
-        out
+        redact_values(text, &self.secret_values())
+    }
+
+    /// The values to redact from any text: every secret long enough not to blank out ordinary words.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.settings
+            .iter()
+            .filter(|s| is_secret(&s.key) && s.value.len() >= 4)
+            .map(|s| s.value.clone())
+            .collect()
     }
 
     /// A librdkafka configuration error, redacted, with where the property it names was set.

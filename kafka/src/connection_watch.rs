@@ -11,6 +11,8 @@ use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 
+use crate::client_config::{KafkaClientConfig, redact_values};
+
 /// What kind of connection failure librdkafka reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
@@ -51,9 +53,11 @@ pub fn classify(code: Option<RDKafkaErrorCode>, reason: &str) -> Option<FailureK
     }
 }
 
-/// The connection failures one client has seen.
-#[derive(Debug, Default)]
+/// The connection failures one client has seen. Everything it keeps or logs is redacted of the client's
+/// secrets first, whichever context hands it the callback.
+#[derive(Debug)]
 pub struct ConnectionWatch {
+    secrets: Vec<String>,
     failure: Mutex<Option<ConnectionFailure>>,
     /// librdkafka's latest `FAIL` log line (a disconnect, a refused connection): it reports those as
     /// logs, not errors, and they are the best words for a start-up that times out.
@@ -62,9 +66,20 @@ pub struct ConnectionWatch {
 }
 
 impl ConnectionWatch {
+    /// A watch for a client configured by `config` (whose secrets it redacts).
+    pub fn new(config: &KafkaClientConfig) -> ConnectionWatch {
+        ConnectionWatch {
+            secrets: config.secret_values(),
+            failure: Mutex::new(None),
+            last_disconnect: Mutex::new(None),
+            started: AtomicBool::new(false),
+        }
+    }
+
     /// Records an error callback. Before [`ConnectionWatch::started`], failures are kept for the start-up
     /// check's one line; afterwards they are logged as warnings (librdkafka keeps retrying).
     pub fn observe(&self, error: &KafkaError, reason: &str) {
+        let reason = &redact_values(reason, &self.secrets);
         let Some(kind) = classify(error.rdkafka_error_code(), reason) else {
             tracing::debug!(%error, reason, "kafka client error (retried by librdkafka)");
             return;
@@ -72,10 +87,14 @@ impl ConnectionWatch {
         if self.started.load(Ordering::Relaxed) {
             tracing::warn!(?kind, reason, "kafka connection failed; retrying");
         }
+        self.record(kind, reason);
+    }
+
+    fn record(&self, kind: FailureKind, detail: &str) {
         if let Ok(mut failure) = self.failure.lock() {
             *failure = Some(ConnectionFailure {
                 kind,
-                detail: reason.to_owned(),
+                detail: detail.to_owned(),
             });
         }
     }
@@ -83,10 +102,16 @@ impl ConnectionWatch {
     /// Records a librdkafka log line (keeping the latest `FAIL`), and forwards it to `tracing` under the
     /// target `librdkafka`, off by default (see `--log`).
     pub fn observe_log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        if facility == "FAIL"
-            && let Ok(mut last) = self.last_disconnect.lock()
-        {
-            *last = Some(message.to_owned());
+        let message = &redact_values(message, &self.secrets);
+        if facility == "FAIL" {
+            // The same failure also reaches the error callback, but a consumer's only when it is polled:
+            // the log line is the one that always arrives.
+            if let Some(kind) = classify(None, message) {
+                self.record(kind, message);
+            }
+            if let Ok(mut last) = self.last_disconnect.lock() {
+                *last = Some(message.to_owned());
+            }
         }
         match level {
             RDKafkaLogLevel::Emerg
@@ -129,9 +154,17 @@ pub trait Watched {
 }
 
 /// The context of clients without callbacks of their own: admin clients, probes, the dead-letter producer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WatchedContext {
     pub watch: ConnectionWatch,
+}
+
+impl WatchedContext {
+    pub fn new(config: &KafkaClientConfig) -> WatchedContext {
+        WatchedContext {
+            watch: ConnectionWatch::new(config),
+        }
+    }
 }
 
 impl Watched for WatchedContext {
@@ -204,7 +237,7 @@ mod tests {
 
     #[test]
     fn keeps_the_latest_failure() {
-        let watch = ConnectionWatch::default();
+        let watch = ConnectionWatch::new(&KafkaClientConfig::plaintext("b:9092"));
         watch.observe(
             &KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
             "Connection refused",
@@ -215,5 +248,37 @@ mod tests {
             "SSL handshake failed",
         );
         assert_eq!(watch.failure().map(|f| f.kind), Some(FailureKind::Tls));
+    }
+
+    #[test]
+    fn failures_are_recognised_in_log_lines_too() {
+        let watch = ConnectionWatch::new(&KafkaClientConfig::plaintext("b:9092"));
+        watch.observe_log(
+            RDKafkaLogLevel::Error,
+            "FAIL",
+            "sasl_ssl://b:9093/bootstrap: SASL authentication error: SASL SCRAM authentication failed: broker responded with invalid-proof",
+        );
+        assert_eq!(
+            watch.failure().map(|f| f.kind),
+            Some(FailureKind::Authentication)
+        );
+    }
+
+    #[test]
+    fn what_it_keeps_is_redacted() {
+        let config = KafkaClientConfig::plaintext("b:9092").with("sasl.password", "hunter2-long");
+        let watch = ConnectionWatch::new(&config);
+        watch.observe(
+            &KafkaError::Global(RDKafkaErrorCode::Authentication),
+            "SASL authentication error: bad password hunter2-long",
+        );
+        watch.observe_log(RDKafkaLogLevel::Info, "FAIL", "closed: hunter2-long");
+        assert_eq!(
+            watch.failure().map(|f| f.kind),
+            Some(FailureKind::Authentication)
+        );
+        let kept = format!("{:?} {:?}", watch.failure(), watch.last_disconnect());
+        assert!(!kept.contains("hunter2"), "{kept}");
+        assert!(kept.contains("[redacted]"), "{kept}");
     }
 }

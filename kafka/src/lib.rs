@@ -27,7 +27,7 @@ const TLS_MISMATCH_LOOK: Duration = Duration::from_secs(2);
 
 /// Fails with one actionable sentence when the brokers do not answer a metadata request: the cause when
 /// librdkafka reported one (TLS, authentication, name resolution), else a timeout. `serve` runs the
-/// client's callbacks between attempts: a consumer's error callbacks run only when it is polled (a
+/// client's callbacks after each attempt: a consumer's error callbacks run only when it is polled (a
 /// threaded producer's poll themselves, so it passes a no-op).
 pub fn check_reachable<C: ClientContext + Watched>(
     client: &Client<C>,
@@ -38,7 +38,6 @@ pub fn check_reachable<C: ClientContext + Watched>(
     let deadline = started + REACH_TIMEOUT;
     let mut looked = false;
     loop {
-        serve();
         let error = match client.fetch_metadata(None, Duration::from_secs(1)) {
             Ok(_) => {
                 client.context().watch().started();
@@ -51,39 +50,34 @@ pub fn check_reachable<C: ClientContext + Watched>(
         if let Some(failure) = watch.failure() {
             return Err(explain(&failure, config));
         }
-        // Disconnects for a few seconds: a TLS mismatch shows only so, and is worth a look before the
-        // full timeout.
-        // A TLS client stuck in its handshake (a plaintext listener waits for more bytes) likewise.
+        // A TLS mismatch shows only as disconnects (a plaintext client at a TLS listener) or as a stalled
+        // handshake (a TLS client at a plaintext listener, which waits for more bytes): after a couple of
+        // seconds of either, look once before the full timeout.
         let disconnects = watch.last_disconnect();
-        let worth_a_look = disconnects.is_some() || uses_tls(config);
-        if worth_a_look && !looked && started.elapsed() >= TLS_MISMATCH_LOOK {
+        if !looked
+            && (disconnects.is_some() || uses_tls(config))
+            && started.elapsed() >= TLS_MISMATCH_LOOK
+        {
             looked = true;
             if let Some(cause) = tls_mismatch(config) {
                 return Err(cause);
             }
         }
         if Instant::now() >= deadline {
-            return Err(unreachable(config, disconnects, &error, looked));
+            return Err(unreachable(config, disconnects, &error));
         }
     }
 }
 
-/// The start-up timed out without a TLS or login error: either nothing answers, or the client and the
-/// listener disagree about TLS (which shows only as disconnects).
+/// The start-up timed out without a TLS, login or TLS-mismatch finding: nothing answers, or the broker
+/// closes the connections.
 fn unreachable(
     config: &KafkaClientConfig,
     last_disconnect: Option<String>,
     error: &dyn std::fmt::Display,
-    looked: bool,
 ) -> String {
     let protocol = protocol(config);
     let brokers = config.brokers();
-    if !looked
-        && (last_disconnect.is_some() || uses_tls(config))
-        && let Some(cause) = tls_mismatch(config)
-    {
-        return cause;
-    }
     // A broker that closes each connection as soon as it is up, to a client without SASL, most likely
     // wants a login.
     let closed_at_start = last_disconnect
@@ -116,13 +110,10 @@ fn uses_tls(config: &KafkaClientConfig) -> bool {
 fn tls_mismatch(config: &KafkaClientConfig) -> Option<String> {
     let brokers = config.brokers();
     let protocol = protocol(config);
-    let (host, port) = tls_diagnosis::first_broker(brokers)?;
     if uses_tls(config) {
-        let cause = tls_diagnosis::diagnose(&host, port, &tls_diagnosis::TlsSettings::of(config))?;
-        return Some(format!(
-            "TLS connection to Kafka at {brokers} failed: {cause}"
-        ));
+        return tls_cause(config);
     }
+    let (host, port) = tls_diagnosis::first_broker(brokers)?;
     tls_diagnosis::speaks_tls(&host, port).then(|| {
         format!(
             "Kafka at {brokers} is a TLS listener, and this client speaks {protocol}: set security.protocol=ssl (or sasl_ssl with SASL), and ssl.ca.location if its CA is not a public one"
@@ -130,20 +121,24 @@ fn tls_mismatch(config: &KafkaClientConfig) -> Option<String> {
     })
 }
 
+/// The cause of a failing TLS handshake with the first broker, as one line, when a repeated handshake
+/// names it.
+fn tls_cause(config: &KafkaClientConfig) -> Option<String> {
+    let (host, port) = tls_diagnosis::first_broker(config.brokers())?;
+    let cause = tls_diagnosis::diagnose(&host, port, &tls_diagnosis::TlsSettings::of(config))?;
+    Some(format!(
+        "TLS connection to Kafka at {} failed: {cause}",
+        config.brokers()
+    ))
+}
+
 /// One line naming the cause of a connection failure and what to change.
 pub fn explain(failure: &ConnectionFailure, config: &KafkaClientConfig) -> String {
     let brokers = config.brokers();
     let detail = config.redact(&failure.detail);
     match failure.kind {
-        FailureKind::Tls => {
-            let diagnosis = tls_diagnosis::first_broker(brokers).and_then(|(host, port)| {
-                tls_diagnosis::diagnose(&host, port, &tls_diagnosis::TlsSettings::of(config))
-            });
-            match diagnosis {
-                Some(cause) => format!("TLS connection to Kafka at {brokers} failed: {cause}"),
-                None => format!("TLS connection to Kafka at {brokers} failed: {detail}"),
-            }
-        }
+        FailureKind::Tls => tls_cause(config)
+            .unwrap_or_else(|| format!("TLS connection to Kafka at {brokers} failed: {detail}")),
         FailureKind::Authentication => {
             let user = config.get("sasl.username").unwrap_or("(no sasl.username)");
             let mechanism = config
@@ -174,7 +169,7 @@ pub fn ensure_topics(
 ) -> Result<(), String> {
     let admin: AdminClient<WatchedContext> = config
         .client_config()
-        .create_with_context(WatchedContext::default())
+        .create_with_context(WatchedContext::new(config))
         .map_err(|e| {
             format!(
                 "configuring the Kafka admin client: {}",

@@ -23,10 +23,7 @@ impl WarehouseLocation {
     /// For reading commands (`check`, `report`): a DuckDB file that does not exist is an error saying
     /// what fills it, not a new empty file.
     pub fn open_existing(&self) -> Result<Warehouse> {
-        if let Some(path) = self
-            .warehouse
-            .strip_prefix("duckdb://")
-            .or_else(|| self.warehouse.strip_prefix("duckdb:"))
+        if let Some(path) = playlog_warehouse::duckdb_path(&self.warehouse)
             && !path.is_empty()
             && !std::path::Path::new(path).exists()
         {

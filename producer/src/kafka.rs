@@ -105,7 +105,7 @@ pub fn connect(
     let tracker = DeliveryTracker {
         counters,
         first_error: Mutex::new(None),
-        watch: ConnectionWatch::default(),
+        watch: ConnectionWatch::new(&settings.kafka),
     };
     let producer: EventProducer = config.create_with_context(tracker).map_err(|e| {
         SinkError::Kafka(format!(

@@ -81,6 +81,12 @@ pub enum Warehouse {
 /// The environment variable that points BigQuery URLs at an emulator, as Google's own clients read it.
 pub const BIGQUERY_EMULATOR_ENV: &str = "BIGQUERY_EMULATOR_HOST";
 
+/// The file path of a `duckdb:PATH` (or `duckdb://PATH`) URL; `None` for other warehouses.
+pub fn duckdb_path(url: &str) -> Option<&str> {
+    url.strip_prefix("duckdb://")
+        .or_else(|| url.strip_prefix("duckdb:"))
+}
+
 impl Warehouse {
     /// Opens the warehouse a URL names and brings its raw schema up to date, idempotently. A BigQuery
     /// emulator is taken from `BIGQUERY_EMULATOR_HOST`, if set.
@@ -98,10 +104,7 @@ impl Warehouse {
         url: &str,
         bigquery_endpoint: Option<&str>,
     ) -> Result<Warehouse, WarehouseError> {
-        if let Some(path) = url
-            .strip_prefix("duckdb://")
-            .or_else(|| url.strip_prefix("duckdb:"))
-        {
+        if let Some(path) = duckdb_path(url) {
             if path.is_empty() {
                 return Err(WarehouseError::BadUrl {
                     url: url.to_owned(),
