@@ -337,7 +337,8 @@ impl KafkaClientConfig {
         let named = self
             .settings
             .iter()
-            .find(|s| text.contains(&format!("\"{}\"", s.key)) || text.contains(&s.key));
+            // librdkafka quotes the property it names; a bare match would take `ssl.key` for `ssl.key.pem`.
+            .find(|s| text.contains(&format!("\"{}\"", s.key)));
         match named {
             Some(s) => format!("{text} (set by {})", s.origin),
             None => text,
