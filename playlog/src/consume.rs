@@ -19,7 +19,7 @@ use playlog_model::Stream;
   playlog consume --brokers 127.0.0.1:9092 --members 2 --vault-every 10s
   # A secured cluster (TLS, SASL), from the client.properties file it hands out:
   playlog consume --kafka-config client.properties --members 2
-  # Then query it:
+  # Then query it, with any DuckDB 1.5+ shell (scripts/duckdb in a checkout of Playlog):
   duckdb playlog.duckdb \"SELECT count(*) FROM raw.listen_events\"")]
 pub struct ConsumeArgs {
     #[command(flatten)]

@@ -36,9 +36,8 @@ pub enum CompressionArg {
   playlog produce --brokers 127.0.0.1:9092 --users 1000 --from 2026-01-01T00:00:00Z --to 2026-01-02T00:00:00Z --seed 7
   # A live stream at 60x wall-clock speed, until Ctrl-C:
   playlog produce --continuous --speed 60 --users 5000
-  # eventsim's own config and song file (paths in a checkout of eventsim), JSON lines on standard output:
-  playlog produce --config eventsim/examples/example-config.json --songs eventsim/data/listen_counts.txt.gz --output - --max-events 100
-  # Playlog's built-in site, as an eventsim config to start editing from:
+  # An eventsim JSON site config (eventsim's own load as they are; with --songs, its listen_counts.txt.gz):
+  # Playlog's built-in site is one, to start editing from:
   playlog produce --config producer/config/default-site.json --output - --max-events 10
   # One file per stream, as eventsim writes them:
   playlog produce --output out/ --from 2026-01-01 --to 2026-01-08

@@ -54,7 +54,7 @@ impl WarehouseArgs {
   playlog vault build
   # Continuously, every minute (each run takes only the rows loaded since the last one):
   playlog vault run --every 60s --warehouse duckdb:playlog.duckdb
-  # Then:
+  # Then, with any DuckDB 1.5+ shell (scripts/duckdb in a checkout of Playlog):
   duckdb playlog.duckdb \"SELECT * FROM marts.top_songs_daily ORDER BY date DESC, rank LIMIT 10\"")]
 pub struct VaultArgs {
     #[command(subcommand)]

@@ -54,6 +54,39 @@ pub fn playlog_bin() -> PathBuf {
     bin
 }
 
+/// README.md's fenced blocks of one language (```sh, ```properties, …), in order, without their fences.
+pub fn readme_blocks(language: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    readme
+        .split(&format!("```{language}\n"))
+        .skip(1)
+        .map(|rest| rest.split("```").next().expect("a closed block").to_owned())
+        .collect()
+}
+
+/// A shell command line run as a user types it (`bash -c`), in `dir`, with `playlog` on PATH meaning
+/// the binary under test; killed on drop.
+pub fn spawn_shell_line(line: &str, dir: &Path, log: PathBuf) -> Background {
+    let file = std::fs::File::create(&log).unwrap();
+    let bin_dir = playlog_bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = Command::new("bash")
+        .args(["-c", line])
+        .current_dir(dir)
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    Background { child, log }
+}
+
 /// The tansu broker: `$TANSU_BIN`, else `tansu` on PATH (scripts/install-deps.sh installs it).
 pub fn tansu_bin() -> PathBuf {
     if let Ok(path) = std::env::var("TANSU_BIN") {
@@ -390,8 +423,17 @@ impl Background {
 
     /// SIGTERM, then waits for a clean exit; returns whether it exited successfully.
     pub fn terminate(&mut self, timeout: Duration) -> bool {
+        self.signal("TERM", timeout)
+    }
+
+    /// Ctrl-C (SIGINT), then waits for a clean exit; returns whether it exited successfully.
+    pub fn interrupt(&mut self, timeout: Duration) -> bool {
+        self.signal("INT", timeout)
+    }
+
+    fn signal(&mut self, signal: &str, timeout: Duration) -> bool {
         let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status();
         let deadline = Instant::now() + timeout;
         loop {

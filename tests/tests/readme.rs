@@ -35,13 +35,7 @@ fn the_readme_cli_reference_matches_help() {
 #[test]
 fn the_readme_client_properties_examples_resolve() {
     use playlog_kafka::client_config::{KafkaClientConfig, Sources, parse_properties};
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md");
-    let blocks: Vec<&str> = readme
-        .split("```properties\n")
-        .skip(1)
-        .map(|rest| rest.split("```").next().expect("a closed block"))
-        .collect();
+    let blocks = playlog_e2e::readme_blocks("properties");
     assert!(blocks.len() >= 4, "the provider examples are gone");
     // Real files where the examples name certificate files, so that librdkafka can load them.
     let scratch = playlog_e2e::Scratch::new("readme-properties");

@@ -439,3 +439,113 @@ fn refused_connections_are_one_clear_line_and_a_failure_exit() {
     assert_no_secret_in_logs(&[scratch.path()], &secrets);
     drop((tls, mtls, scram, wrong_host));
 }
+
+/// The README's commands for a secured cluster ("Then, for any of them"), run as written in a directory
+/// holding `client.properties`: the README's Strimzi example (the GKE deployment's form, SASL_SSL with
+/// SCRAM-SHA-512 and the password in a file), with this broker's address, CA and user put in. The
+/// continuous producer and the consumer are stopped with Ctrl-C, as a user would; every event the
+/// producer sent lands once.
+#[test]
+fn the_readmes_secured_cluster_commands_run_as_written() {
+    let scratch = Scratch::new("readme-secure");
+    let pki = Pki::new(&scratch.path().join("pki"));
+    let secure = scram_broker(&pki, scratch.path());
+    let password_file = scratch.path().join("kafka-password");
+    std::fs::write(&password_file, format!("{ALICE_PASSWORD}\n")).unwrap();
+    let strimzi = readme_blocks("properties")
+        .into_iter()
+        .find(|b| b.contains("my-cluster-kafka-bootstrap"))
+        .expect("the README's Strimzi example");
+    let properties: String = strimzi
+        .lines()
+        .map(|line| match line.split_once('=').map(|(k, _)| k) {
+            Some("bootstrap.servers") => format!("bootstrap.servers={}", secure.address()),
+            Some("sasl.username") => "sasl.username=alice".into(),
+            Some("sasl.password.file") => format!("sasl.password.file={}", password_file.display()),
+            Some("ssl.ca.location") => format!("ssl.ca.location={}", pki.file("ca.pem")),
+            _ => line.to_owned(),
+        })
+        .map(|line| line + "\n")
+        .collect();
+    std::fs::write(scratch.path().join("client.properties"), properties).unwrap();
+    let commands = readme_blocks("sh")
+        .into_iter()
+        .find(|b| b.contains("--kafka-config client.properties"))
+        .expect("the README's commands for a secured cluster");
+    let lines: Vec<String> = commands
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            l.replace(
+                "/run/secrets/kafka-password",
+                &password_file.display().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "a producer and a consumer line:\n{commands}"
+    );
+    assert!(lines[0].starts_with("playlog produce"), "{}", lines[0]);
+    assert!(lines[1].contains("playlog consume"), "{}", lines[1]);
+
+    let mut producer = spawn_shell_line(&lines[0], scratch.path(), scratch.path().join("p.log"));
+    // At 60x, 100 users send their first events within a minute or so: Ctrl-C once the progress line
+    // (every 5 s) counts some.
+    let sent = |output: &str| {
+        output
+            .lines()
+            .filter_map(|l| l.strip_prefix("produce: ")?.split_once(" events, "))
+            .filter_map(|(n, _)| n.parse::<u64>().ok())
+            .next_back()
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_for(Duration::from_secs(180), || sent(&producer.output()) > 0),
+        "{}",
+        producer.output()
+    );
+    assert!(
+        producer.interrupt(Duration::from_secs(30)),
+        "{}",
+        producer.output()
+    );
+    let mut consumer = spawn_shell_line(&lines[1], scratch.path(), scratch.path().join("c.log"));
+    // No metrics address in the README's line: give the group time to join and drain, then Ctrl-C.
+    std::thread::sleep(Duration::from_secs(20));
+    assert!(
+        consumer.interrupt(Duration::from_secs(60)),
+        "{}",
+        consumer.output()
+    );
+    let produced = produced_count(&producer.output());
+    let conn = open_warehouse(&scratch.path().join("playlog.duckdb"));
+    let (mut rows, mut distinct) = (0, 0);
+    for stream in playlog_model::Stream::ALL {
+        let (r, d) = raw_counts(&conn, stream.topic());
+        rows += r;
+        distinct += d;
+    }
+    assert!(produced > 0, "{}", producer.output());
+    assert_eq!(
+        (rows, distinct),
+        (produced, produced),
+        "landed (rows, distinct) vs produced\n{}",
+        consumer.output()
+    );
+    assert_no_secret_in_logs(&[scratch.path()], &[ALICE_PASSWORD.to_owned()]);
+    drop(secure);
+}
+
+/// The event count in the producer's closing summary (`N events in S s: …`).
+fn produced_count(output: &str) -> i64 {
+    output
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let (count, rest) = l.trim().split_once(' ')?;
+            rest.starts_with("events in ").then(|| count.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no `N events in …` summary:\n{output}"))
+}
