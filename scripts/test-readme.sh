@@ -6,6 +6,7 @@
 # What differs from typing the blocks by hand, and why:
 #   - The broker: a tansu broker this script starts on a free loopback port; `127.0.0.1:9092` in a block
 #     becomes that address, and the quickstart gets `--port` (9092 may be taken by the user's own broker).
+#   - `target/release/` becomes "$CARGO_TARGET_DIR/release/" when CARGO_TARGET_DIR points elsewhere (as in CI).
 #   - Ctrl-C: a `playlog consume` line is sent SIGINT after CONSUME_SECONDS (as a user presses Ctrl-C), and
 #     the quickstart runs with `--duration`, which the README gives as its equivalent.
 #   - The quickstart's broker state goes to a scratch XDG_STATE_HOME, not ~/.local/state/playlog.
@@ -51,6 +52,7 @@ out="$scratch/out.txt"
 run() {
   local line=$1 status=0
   line=${line//127.0.0.1:9092/127.0.0.1:$port}
+  [ -z "${CARGO_TARGET_DIR:-}" ] || line=${line//target\/release\//$CARGO_TARGET_DIR/release/}
   case "$line" in
     *" consume "*)
       say "\$ $line   (Ctrl-C after ${CONSUME_SECONDS} s)"

@@ -780,9 +780,14 @@ pub fn start_consumer_at(
     ConsumeProcess { process, metrics }
 }
 
+/// `playlog_rows_ingested_total` of the process serving metrics at `addr`; -1 while nothing answers.
+pub fn rows_ingested_at(addr: &str) -> f64 {
+    scrape(addr).map_or(-1.0, |s| metric_sum(&s, "playlog_rows_ingested_total"))
+}
+
 impl ConsumeProcess {
     pub fn rows_ingested(&self) -> f64 {
-        scrape(&self.metrics).map_or(-1.0, |s| metric_sum(&s, "playlog_rows_ingested_total"))
+        rows_ingested_at(&self.metrics)
     }
 
     pub fn metric(&self, name: &str) -> f64 {

@@ -152,8 +152,7 @@ fn the_image_runs_the_pipeline_as_a_non_root_user() {
         text(&output) + "\n" + &String::from_utf8_lossy(&output.stderr)
     };
     let want = total(&expected) as f64;
-    let landed =
-        || scrape(&metrics).map_or(-1.0, |s| metric_sum(&s, "playlog_rows_ingested_total"));
+    let landed = || rows_ingested_at(&metrics);
     assert!(
         wait_for(Duration::from_secs(120), || landed() >= want),
         "rows landed: {} of {want}\n{}",
@@ -261,8 +260,7 @@ fn the_compose_files_playlog_services_run() {
         "docker-compose up producer consumer",
     );
     let consumer_addr = format!("127.0.0.1:{consumer_metrics}");
-    let landed =
-        || scrape(&consumer_addr).map_or(-1.0, |s| metric_sum(&s, "playlog_rows_ingested_total"));
+    let landed = || rows_ingested_at(&consumer_addr);
     let logs = || {
         let output = compose(&["logs", "--no-color"]);
         text(&output) + &String::from_utf8_lossy(&output.stderr)
