@@ -353,8 +353,13 @@ impl MemberContext {
         let shared = &self.shared;
         if let Err(e) = shared.dead_letters.flush() {
             shared.metrics.warehouse_errors.inc();
-            // Not a warehouse failure, but it blocks recording offsets in the same way.
-            tracing::warn!(error = %e, "dead letters not acknowledged yet; retrying the flush");
+            // Not a warehouse failure, but it blocks recording offsets in the same way: nothing moves past
+            // a letter that is not in the topic.
+            tracing::error!(
+                topic = shared.dead_letters.topic(),
+                error = %e,
+                "dead letters not acknowledged: offsets held back; retrying the flush"
+            );
             return Err(WarehouseError::Batch(format!(
                 "dead-letter topic {}: {e}",
                 shared.dead_letters.topic()
@@ -444,7 +449,7 @@ impl MemberContext {
     /// Rows the warehouse refused: to the dead-letter topic, acknowledged before the offsets move past them.
     fn dead_letter_rejected(&self, rows: Vec<Rejected>) -> Result<(), WarehouseError> {
         let shared = &self.shared;
-        let failed = |e: KafkaError| {
+        let failed = |e: String| {
             WarehouseError::Batch(format!(
                 "dead-letter topic {}: {e}",
                 shared.dead_letters.topic()
@@ -460,11 +465,14 @@ impl MemberContext {
             shared
                 .dead_letters
                 .send(Some(row.row.as_bytes()), None, &origin, &reason)
-                .map_err(failed)?;
+                .map_err(|e| failed(e.to_string()))?;
             shared.dead_letter_count.fetch_add(1, Ordering::Relaxed);
             shared.metrics.count_dead_letter(&row.topic, &reason);
         }
-        shared.dead_letters.flush().map_err(failed)
+        shared
+            .dead_letters
+            .flush()
+            .map_err(|e| failed(e.to_string()))
     }
 
     fn handle(&self, message: &BorrowedMessage<'_>) -> Result<(), KafkaError> {
@@ -620,8 +628,15 @@ impl Group {
         })
         .map_err(ConsumeError::Kafka)?;
         // The dead-letter topic must exist before the first bad record; brokers may not auto-create it.
-        playlog_kafka::ensure_topics(&options.kafka, &[(options.dlq_topic.as_str(), 1)], 1)
-            .map_err(ConsumeError::Kafka)?;
+        // It takes letters as large as the records the consumer accepts, with their headers.
+        let letter_limit = crate::dead_letter::letter_limit(options.max_record_bytes).to_string();
+        playlog_kafka::ensure_topics(
+            &options.kafka,
+            &[(options.dlq_topic.as_str(), 1)],
+            1,
+            &[("max.message.bytes", &letter_limit)],
+        )
+        .map_err(ConsumeError::Kafka)?;
         drop(probe);
         let metrics = Metrics::register(&options.metrics);
         metrics.expect_dead_letters_from(&options.topics);
@@ -629,12 +644,13 @@ impl Group {
             options.metrics.serve(addr).map_err(ConsumeError::Invalid)?;
         }
         let dead_letters =
-            DeadLetterSink::new(&options.kafka, &options.dlq_topic).map_err(|e| {
-                ConsumeError::Kafka(format!(
-                    "dead-letter producer: {}",
-                    options.kafka.explain_config_error(&e)
-                ))
-            })?;
+            DeadLetterSink::new(&options.kafka, &options.dlq_topic, options.max_record_bytes)
+                .map_err(|e| {
+                    ConsumeError::Kafka(format!(
+                        "dead-letter producer: {}",
+                        options.kafka.explain_config_error(&e)
+                    ))
+                })?;
         let shared = Arc::new(Shared {
             options: options.clone(),
             warehouse: Mutex::new(warehouse),

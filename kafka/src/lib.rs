@@ -159,13 +159,15 @@ pub fn explain(failure: &ConnectionFailure, config: &KafkaClientConfig) -> Strin
     }
 }
 
-/// Creates each `(topic, partitions)` that does not exist yet; existing topics are left as they are.
+/// Creates each `(topic, partitions)` that does not exist yet, with the topic-level `settings` (for
+/// example `max.message.bytes`); existing topics are left as they are.
 /// Existence is read from metadata first, so that a least-privilege user (Describe and Write, no Create)
 /// passes when the topics are there: Kafka refuses CreateTopics without Create even for existing topics.
 pub fn ensure_topics(
     config: &KafkaClientConfig,
     topics: &[(&str, i32)],
     replication_factor: i32,
+    settings: &[(&str, &str)],
 ) -> Result<(), String> {
     let admin: AdminClient<WatchedContext> = config
         .client_config()
@@ -196,10 +198,13 @@ pub fn ensure_topics(
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|(name, partitions)| {
-            NewTopic::new(
-                name,
-                *partitions,
-                TopicReplication::Fixed(replication_factor),
+            settings.iter().fold(
+                NewTopic::new(
+                    name,
+                    *partitions,
+                    TopicReplication::Fixed(replication_factor),
+                ),
+                |topic, (key, value)| topic.set(key, value),
             )
         })
         .collect();

@@ -119,7 +119,7 @@ pub fn connect(
         .iter()
         .map(|s| (s.topic(), settings.partitions))
         .collect();
-    playlog_kafka::ensure_topics(&settings.kafka, &topics, settings.replication_factor)
+    playlog_kafka::ensure_topics(&settings.kafka, &topics, settings.replication_factor, &[])
         .map_err(SinkError::Kafka)?;
     Ok(Arc::new(producer))
 }

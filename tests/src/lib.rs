@@ -559,6 +559,7 @@ impl Broker {
             &playlog_kafka::KafkaClientConfig::plaintext(&self.address),
             topics,
             1,
+            &[],
         )
         .unwrap();
     }
@@ -571,6 +572,8 @@ impl Broker {
             ClientConfig::new()
                 .set("bootstrap.servers", &self.address)
                 .set("acks", "all")
+                // Room for the tests' oversized records (librdkafka's default is 1,000,000 bytes).
+                .set("message.max.bytes", "16000000")
                 .create()
                 .unwrap();
         for (key, value) in records {

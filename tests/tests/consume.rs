@@ -1,6 +1,8 @@
 //! `playlog consume` against a real broker (tansu) and a real DuckDB file: exactly once across SIGKILLs
 //! and rebalances, dead letters, freshness, warehouse failures, and eventsim's own JSON.
 
+#![allow(clippy::unwrap_used)] // A test: a failed step should stop it loudly.
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -326,10 +328,17 @@ fn bad_records_go_to_the_dead_letter_topic_while_good_ones_land() {
         broker.read_with_headers("dead_letter_events", bad.len(), Duration::from_secs(30));
     assert_eq!(letters.len(), bad.len(), "one dead letter per bad record");
     for (i, (key, value, headers)) in letters.iter().enumerate() {
+        // The 20,000-byte record is over --max-record-bytes: its letter carries the first 10,000 bytes.
+        let kept = &bad[i].1[..bad[i].1.len().min(10_000)];
         assert_eq!(
             value.as_deref(),
-            Some(bad[i].1.as_slice()),
+            Some(kept),
             "dead letter {i} keeps the original bytes"
+        );
+        assert_eq!(
+            headers.get("playlog.original.size").cloned(),
+            (kept.len() < bad[i].1.len()).then(|| bad[i].1.len().to_string()),
+            "dead letter {i}: the original size, when cut"
         );
         assert_eq!(key.as_deref(), bad[i].0, "and the original key");
         assert_eq!(
@@ -572,4 +581,187 @@ fn configuration_errors_are_one_clear_line_and_a_failure_exit() {
         1,
         "{stderr}"
     );
+}
+
+/// With the default settings: a valid event padded to just under `--max-record-bytes` (1 MiB) lands; a
+/// bad record of the same size is dead-lettered whole (Kafka's default size limits, 1,000,000 bytes in
+/// librdkafka's producer, would refuse it, and the consumer then re-read it for ever); a record three
+/// times the limit is dead-lettered cut to the limit, with its original size and SHA-256 in headers.
+/// tansu enforces no topic size limit, so what this shows is the client side: the dead-letter producer's
+/// own limit and the letter's framing.
+#[test]
+fn records_near_and_over_the_size_limit_with_default_settings() {
+    const LIMIT: usize = 1 << 20;
+    let broker = Broker::start();
+    let scratch = Scratch::new("consume-oversized");
+    let window = [
+        "--users",
+        "50",
+        "--from",
+        "2026-01-02T00:00:00Z",
+        "--to",
+        "2026-01-02T02:00:00Z",
+        "--seed",
+        "3",
+        "--partitions",
+        "1",
+    ];
+    produce_to(&broker, &window);
+    let mut expected = produce_to_dir(&scratch, "expected", &window);
+    let line = std::fs::read_to_string(scratch.path().join("expected/listen_events.json"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .replace("\"eventId\":\"", "\"eventId\":\"big-");
+    // Padding in the user agent, so that the JSON is LIMIT - 1,000 bytes.
+    let padding = LIMIT - 1_000 - line.len();
+    let big_good = line.replacen(
+        "\"userAgent\":\"",
+        &format!("\"userAgent\":\"{}", "x".repeat(padding)),
+        1,
+    );
+    assert_eq!(big_good.len(), LIMIT - 1_000);
+    let mut big_record: EventRecord = serde_json::from_str(&big_good).unwrap();
+    big_record.event_id = big_record.event_id.take();
+    expected.get_mut(&Stream::Listen).unwrap().push(big_record);
+    let near_bad = vec![b'#'; LIMIT - 1_000];
+    let over: Vec<u8> = (0..3 * LIMIT).map(|i| (i % 251) as u8).collect();
+    broker.publish(
+        "listen_events",
+        &[
+            (None, big_good.into_bytes()),
+            (Some(b"near".as_slice()), near_bad.clone()),
+            (Some(b"over".as_slice()), over.clone()),
+        ],
+    );
+
+    let mut consumer = start_consumer(&broker, &scratch, "consumer", &[], &[]);
+    let want = total(&expected) as f64;
+    assert!(
+        wait_for(Duration::from_secs(90), || consumer.rows_ingested() >= want
+            && consumer.metric("playlog_dead_letters_total") >= 2.0),
+        "rows {} of {want}, dead letters {}\n{}",
+        consumer.rows_ingested(),
+        consumer.metric("playlog_dead_letters_total"),
+        consumer.process.output()
+    );
+    assert!(consumer.process.terminate(Duration::from_secs(30)));
+    assert_exactly_once(&scratch, &expected);
+
+    let letters = broker.read_with_headers("dead_letter_events", 2, Duration::from_secs(30));
+    assert_eq!(letters.len(), 2, "one dead letter per bad record");
+    let (key, value, headers) = &letters[0];
+    assert_eq!(key.as_deref(), Some(b"near".as_slice()));
+    assert!(value.as_deref() == Some(near_bad.as_slice()), "kept whole");
+    assert!(!headers.contains_key("playlog.original.size"));
+    let (key, value, headers) = &letters[1];
+    assert_eq!(key.as_deref(), Some(b"over".as_slice()));
+    let value = value.as_deref().unwrap();
+    assert_eq!(value.len(), LIMIT - 4, "cut to the limit, less its key");
+    assert!(value == &over[..LIMIT - 4], "the record's first bytes");
+    assert_eq!(
+        headers.get("playlog.original.size").map(String::as_str),
+        Some((3 * LIMIT).to_string().as_str())
+    );
+    let digest: String = openssl::sha::sha256(&over)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        headers.get("playlog.original.sha256"),
+        Some(&digest),
+        "the whole record's digest"
+    );
+    assert_eq!(
+        headers.get("playlog.error.reason").map(String::as_str),
+        Some("oversized")
+    );
+}
+
+/// A dead letter that fails *after* `send` returned, in its delivery report, while the source partition
+/// stays readable: the offsets must not move past its record until the letter is in the topic. The one
+/// injected part (`PLAYLOG_FAULT_DEAD_LETTER_DELIVERIES`, see `DeadLetterSink`) sends the first letters
+/// to a topic that does not exist; the failure itself is real: tansu answers unknown topic, and
+/// librdkafka fails the delivery after `message.timeout.ms` (here 5 s). No broker here refuses a write
+/// on demand while still serving reads: tansu checks no ACLs or size limits, and deleting the topic
+/// under a running consumer stalls tansu's `sqlite://` fetches.
+#[test]
+fn a_dead_letter_refused_in_its_delivery_report_holds_the_offsets_back() {
+    let broker = Broker::start();
+    let scratch = Scratch::new("consume-dlq-refused");
+    let window = [
+        "--users",
+        "50",
+        "--from",
+        "2026-01-03T00:00:00Z",
+        "--to",
+        "2026-01-03T02:00:00Z",
+        "--seed",
+        "4",
+        "--partitions",
+        "1",
+    ];
+    produce_to(&broker, &window);
+    let mut expected = produce_to_dir(&scratch, "expected", &window);
+    let listens = expected[&Stream::Listen].len() as i64;
+    let good = std::fs::read_to_string(scratch.path().join("expected/listen_events.json"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .replace("\"eventId\":\"", "\"eventId\":\"after-");
+    broker.publish(
+        "listen_events",
+        &[
+            (Some(b"bad".as_slice()), b"not an event".to_vec()),
+            (None, good.clone().into_bytes()),
+        ],
+    );
+    let mut late: EventRecord = serde_json::from_str(&good).unwrap();
+    late.event_id = late.event_id.take();
+    expected.get_mut(&Stream::Listen).unwrap().push(late);
+
+    // Three deliveries fail: the first send and two resends, each reported after 5 s.
+    let mut consumer = start_consumer(
+        &broker,
+        &scratch,
+        "consumer",
+        &["--flush-interval", "200ms", "-X", "message.timeout.ms=5000"],
+        &[("PLAYLOG_FAULT_DEAD_LETTER_DELIVERIES", "3")],
+    );
+    assert!(
+        wait_for(Duration::from_secs(60), || consumer
+            .process
+            .output()
+            .contains("dead letters not acknowledged")),
+        "no refusal logged\n{}",
+        consumer.process.output()
+    );
+    // Refused: nothing at or past the bad record's offset (`listens`) is recorded, in Kafka or the
+    // warehouse (whose rows and offsets move together: the metric counts committed rows).
+    assert!(
+        broker.committed_offsets("playlog-raw", "listen_events", 1)[0] <= listens,
+        "the offset moved past a record whose dead letter is not in the topic\n{}",
+        consumer.process.output()
+    );
+    assert!(consumer.rows_ingested() < total(&expected) as f64);
+    assert!(consumer.metric("playlog_warehouse_errors_total") > 0.0);
+
+    // The third resend is delivered: the batch lands, offsets pass both records, one letter.
+    assert!(
+        wait_for(Duration::from_secs(90), || broker.committed_offsets(
+            "playlog-raw",
+            "listen_events",
+            1
+        )[0] == listens + 2),
+        "{}",
+        consumer.process.output()
+    );
+    assert!(consumer.process.terminate(Duration::from_secs(30)));
+    assert_exactly_once(&scratch, &expected);
+    let letters = broker.read_with_headers("dead_letter_events", 2, Duration::from_secs(10));
+    assert_eq!(letters.len(), 1, "the letter, once");
+    assert_eq!(letters[0].1.as_deref(), Some(b"not an event".as_slice()));
+    assert_eq!(letters[0].0.as_deref(), Some(b"bad".as_slice()));
 }
