@@ -285,7 +285,7 @@ fn bad_records_go_to_the_dead_letter_topic_while_good_ones_land() {
     ];
     broker.publish("listen_events", &bad);
     // One more good record after the bad ones: it must land too, and the offsets must pass them all.
-    let late_good = valid_json.replace("\"eventId\":\"", "\"eventId\":\"late-");
+    let late_good = another_listen(&scratch, "late-");
     broker.publish("listen_events", &[(None, late_good.clone().into_bytes())]);
     let mut late: EventRecord = serde_json::from_str(&late_good).expect("record");
     late.event_id = late.event_id.take();
@@ -608,12 +608,7 @@ fn records_near_and_over_the_size_limit_with_default_settings() {
     ];
     produce_to(&broker, &window);
     let mut expected = produce_to_dir(&scratch, "expected", &window);
-    let line = std::fs::read_to_string(scratch.path().join("expected/listen_events.json"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .replace("\"eventId\":\"", "\"eventId\":\"big-");
+    let line = another_listen(&scratch, "big-");
     // Padding in the user agent, so that the JSON is LIMIT - 1,000 bytes.
     let padding = LIMIT - 1_000 - line.len();
     let big_good = line.replacen(
@@ -705,12 +700,7 @@ fn a_dead_letter_refused_in_its_delivery_report_holds_the_offsets_back() {
     produce_to(&broker, &window);
     let mut expected = produce_to_dir(&scratch, "expected", &window);
     let listens = expected[&Stream::Listen].len() as i64;
-    let good = std::fs::read_to_string(scratch.path().join("expected/listen_events.json"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .replace("\"eventId\":\"", "\"eventId\":\"after-");
+    let good = another_listen(&scratch, "after-");
     broker.publish(
         "listen_events",
         &[
@@ -764,4 +754,15 @@ fn a_dead_letter_refused_in_its_delivery_report_holds_the_offsets_back() {
     assert_eq!(letters.len(), 1, "the letter, once");
     assert_eq!(letters[0].1.as_deref(), Some(b"not an event".as_slice()));
     assert_eq!(letters[0].0.as_deref(), Some(b"bad".as_slice()));
+}
+
+/// The first expected listen event as eventsim JSON, with `prefix` put before its event id: a valid event
+/// that no produced one duplicates.
+fn another_listen(scratch: &Scratch, prefix: &str) -> String {
+    std::fs::read_to_string(scratch.path().join("expected/listen_events.json"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .replace("\"eventId\":\"", &format!("\"eventId\":\"{prefix}"))
 }
