@@ -3,7 +3,9 @@
 # (default 2,000,000), then measures, printing a table:
 #   1. ingest rate of `playlog consume --members 2` into DuckDB, and its peak RSS;
 #   2. the same for the baseline (bench/baseline_consumer.py: confluent-kafka + fastavro + duckdb), and the ratio;
-#   3. publish-to-table freshness (p50, p99, max of _loaded_at - _kafka_ts) at a steady ~10k events/s.
+#   3. the same two for eventsim's JSON (`produce --format json`), beside a plain Python JSON consumer
+#      (bench/baseline_consumer.py --json: confluent-kafka + json + pyarrow + duckdb), and the ratio;
+#   4. publish-to-table freshness (p50, p99, max of _loaded_at - _kafka_ts) at a steady ~10k events/s.
 # Usage: bench/consumer.sh [EVENTS]   (FLUSH_INTERVAL=250ms for the freshness run's flush interval; default 1s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +59,30 @@ baseline=$("$venv/bin/python" bench/baseline_consumer.py "$brokers" "$work/basel
 echo "| $baseline |"
 baseline_rate=$(echo "$baseline" | sed -E 's/.*= ([0-9]+) rows\/s.*/\1/')
 echo "| ratio playlog / baseline: $(python3 -c "print(round($playlog_rate/$baseline_rate, 1))")x |"
+
+# The same events as eventsim JSON, on a fresh broker: Playlog and the plain Python JSON consumer.
+start_broker
+"$bin" produce -q --brokers "$brokers" --format json --users 50000 --from 2026-01-01 --to 2027-01-01 --seed 3 --max-events "$events" --partitions 6
+metrics_port=$(free_port)
+start=$(date +%s.%N)
+"$bin" consume --brokers "$brokers" --members 2 --warehouse "duckdb:$work/json.duckdb" \
+  --metrics-addr "127.0.0.1:$metrics_port" >"$work/consume-json.log" 2>&1 &
+consumer=$!
+rows=0
+while [ "$rows" -lt "$events" ]; do
+  sleep 0.2
+  rows=$( (curl -s "http://127.0.0.1:$metrics_port/metrics" || true) | awk '/^playlog_rows_ingested_total/ {s+=$2} END {printf "%d", s}')
+  kill -0 $consumer 2>/dev/null || { cat "$work/consume-json.log"; exit 1; }
+done
+end=$(date +%s.%N)
+rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$consumer/status")
+kill -TERM $consumer; wait $consumer || true
+json_rate=$(python3 -c "print(round($events/($end-$start)))")
+echo "| playlog consume --members 2, eventsim JSON -> DuckDB | $events rows | $(python3 -c "print(round($end-$start,2))") s | $json_rate rows/s | peak RSS $rss MiB |"
+json_baseline=$("$venv/bin/python" bench/baseline_consumer.py "$brokers" "$work/baseline-json.duckdb" "$events" --json)
+echo "| $json_baseline |"
+json_baseline_rate=$(echo "$json_baseline" | sed -E 's/.*= ([0-9]+) rows\/s.*/\1/')
+echo "| ratio playlog / Python JSON baseline: $(python3 -c "print(round($json_rate/$json_baseline_rate, 1))")x (target 5x) |"
 
 # Freshness at a steady ~10k events/s, on a fresh broker: 8,000 users at 3,600x simulated speed, 60 seconds.
 start_broker
