@@ -36,22 +36,29 @@ start_broker
 echo "pre-filling $events events ..." >&2
 "$bin" produce -q --brokers "$brokers" --users 50000 --from 2026-01-01 --to 2027-01-01 --seed 3 --max-events "$events" --partitions 6
 
-metrics_port=$(free_port)
-start=$(date +%s.%N)
-"$bin" consume --brokers "$brokers" --members 2 --warehouse "duckdb:$work/playlog.duckdb" \
-  --metrics-addr "127.0.0.1:$metrics_port" >"$work/consume.log" 2>&1 &
-consumer=$!
-rows=0
-while [ "$rows" -lt "$events" ]; do
-  sleep 0.2
-  rows=$( (curl -s "http://127.0.0.1:$metrics_port/metrics" || true) | awk '/^playlog_rows_ingested_total/ {s+=$2} END {printf "%d", s}')
-  kill -0 $consumer 2>/dev/null || { cat "$work/consume.log"; exit 1; }
-done
-end=$(date +%s.%N)
-rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$consumer/status")
-kill -TERM $consumer; wait $consumer || true
-playlog_rate=$(python3 -c "print(round($events/($end-$start)))")
-echo "| playlog consume --members 2 -> DuckDB | $events rows | $(python3 -c "print(round($end-$start,2))") s | $playlog_rate rows/s | peak RSS $rss MiB |"
+# Times `playlog consume --members 2` from start to the last of the $events rows committed, into the
+# warehouse file NAME.duckdb, and prints a table row labelled LABEL; sets $rate (rows/s).
+measure_consume() {
+  local name=$1 label=$2 metrics_port start end consumer rows=0 rss
+  metrics_port=$(free_port)
+  start=$(date +%s.%N)
+  "$bin" consume --brokers "$brokers" --members 2 --warehouse "duckdb:$work/$name.duckdb" \
+    --metrics-addr "127.0.0.1:$metrics_port" >"$work/consume-$name.log" 2>&1 &
+  consumer=$!
+  while [ "$rows" -lt "$events" ]; do
+    sleep 0.2
+    rows=$( (curl -s "http://127.0.0.1:$metrics_port/metrics" || true) | awk '/^playlog_rows_ingested_total/ {s+=$2} END {printf "%d", s}')
+    kill -0 $consumer 2>/dev/null || { cat "$work/consume-$name.log"; exit 1; }
+  done
+  end=$(date +%s.%N)
+  rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$consumer/status")
+  kill -TERM $consumer; wait $consumer || true
+  rate=$(python3 -c "print(round($events/($end-$start)))")
+  echo "| $label | $events rows | $(python3 -c "print(round($end-$start,2))") s | $rate rows/s | peak RSS $rss MiB |"
+}
+
+measure_consume playlog "playlog consume --members 2 -> DuckDB"
+playlog_rate=$rate
 
 "${CARGO_TARGET_DIR:-target}/release/consumer-ceiling" --brokers "$brokers" --events "$events"
 
@@ -63,22 +70,8 @@ echo "| ratio playlog / baseline: $(python3 -c "print(round($playlog_rate/$basel
 # The same events as eventsim JSON, on a fresh broker: Playlog and the plain Python JSON consumer.
 start_broker
 "$bin" produce -q --brokers "$brokers" --format json --users 50000 --from 2026-01-01 --to 2027-01-01 --seed 3 --max-events "$events" --partitions 6
-metrics_port=$(free_port)
-start=$(date +%s.%N)
-"$bin" consume --brokers "$brokers" --members 2 --warehouse "duckdb:$work/json.duckdb" \
-  --metrics-addr "127.0.0.1:$metrics_port" >"$work/consume-json.log" 2>&1 &
-consumer=$!
-rows=0
-while [ "$rows" -lt "$events" ]; do
-  sleep 0.2
-  rows=$( (curl -s "http://127.0.0.1:$metrics_port/metrics" || true) | awk '/^playlog_rows_ingested_total/ {s+=$2} END {printf "%d", s}')
-  kill -0 $consumer 2>/dev/null || { cat "$work/consume-json.log"; exit 1; }
-done
-end=$(date +%s.%N)
-rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$consumer/status")
-kill -TERM $consumer; wait $consumer || true
-json_rate=$(python3 -c "print(round($events/($end-$start)))")
-echo "| playlog consume --members 2, eventsim JSON -> DuckDB | $events rows | $(python3 -c "print(round($end-$start,2))") s | $json_rate rows/s | peak RSS $rss MiB |"
+measure_consume json "playlog consume --members 2, eventsim JSON -> DuckDB"
+json_rate=$rate
 json_baseline=$("$venv/bin/python" bench/baseline_consumer.py "$brokers" "$work/baseline-json.duckdb" "$events" --json)
 echo "| $json_baseline |"
 json_baseline_rate=$(echo "$json_baseline" | sed -E 's/.*= ([0-9]+) rows\/s.*/\1/')

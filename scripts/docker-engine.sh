@@ -11,7 +11,14 @@ client=docker
 command -v "$client" >/dev/null || { say "no docker client: run scripts/install-deps.sh --test (Debian's docker.io)"; exit 1; }
 if "$client" info >/dev/null 2>&1; then echo "$client"; exit 0; fi
 command -v dockerd >/dev/null || { say "no Docker engine answers and dockerd is not installed: run scripts/install-deps.sh --test"; exit 1; }
-[ "$(id -u)" = 0 ] || { say "no Docker engine answers; start it (sudo systemctl start docker), or run this as root to start dockerd"; exit 1; }
+if [ "$(id -u)" != 0 ]; then
+  if [ -S /var/run/docker.sock ] && [ ! -w /var/run/docker.sock ]; then
+    say "Docker runs, but $(id -un) may not use it (/var/run/docker.sock): sudo usermod -aG docker $(id -un), then log in again"
+  else
+    say "no Docker engine answers; start it (sudo systemctl start docker), or run this as root to start dockerd"
+  fi
+  exit 1
+fi
 state="${XDG_CACHE_HOME:-$HOME/.cache}/playlog/docker"
 mkdir -p "$state"
 say "starting dockerd (data in $state, log in $state/dockerd.log)"

@@ -23,14 +23,26 @@ QUICKSTART_SECONDS=${QUICKSTART_SECONDS:-30}
 say() { echo "readme: $*" >&2; }
 fail() { say "FAIL $*"; exit 1; }
 
-for leftover in playlog.duckdb playlog.duckdb.wal out; do
-  [ ! -e "$leftover" ] || fail "./$leftover exists, and the README's commands would use it: move it away first"
+# The README's commands write ./playlog.duckdb and ./out: a user's own (from the quickstart, say) is moved
+# aside next to it and put back afterwards.
+saved=.readme-test-saved
+[ ! -e "$saved" ] || fail "$saved exists: a previous run was killed before putting ./playlog.duckdb back; restore it from there, then remove $saved"
+for own in playlog.duckdb playlog.duckdb.wal out; do
+  if [ -e "$own" ]; then
+    mkdir -p "$saved"
+    mv "$own" "$saved/"
+    say "moved your ./$own aside to $saved/ for this run"
+  fi
 done
 scratch=$(mktemp -d)
 broker_pid=""
 cleanup() {
   [ -z "$broker_pid" ] || kill "$broker_pid" 2>/dev/null || true
   rm -rf playlog.duckdb playlog.duckdb.wal out "$scratch"
+  if [ -d "$saved" ]; then
+    mv "$saved"/* . 2>/dev/null || true
+    rmdir "$saved" 2>/dev/null || true
+  fi
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -73,10 +73,17 @@ struct Undelivered {
     headers: Option<OwnedHeaders>,
 }
 
+/// Letters refused in their delivery reports since the last flush took them, and the latest reason.
+#[derive(Default)]
+struct Refusals {
+    letters: Vec<Undelivered>,
+    last_error: String,
+}
+
 /// The dead-letter producer's context: the connection watch, plus every failed delivery report.
 pub struct DeadLetterContext {
     watched: WatchedContext,
-    failed: Mutex<(Vec<Undelivered>, Option<String>)>,
+    refused: Mutex<Refusals>,
 }
 
 impl ClientContext for DeadLetterContext {
@@ -100,9 +107,9 @@ impl ProducerContext for DeadLetterContext {
                 headers: message.headers().map(|h| h.detach()),
             };
             let origin = letter_origin(message.headers());
-            let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
-            failed.0.push(letter);
-            failed.1 = Some(format!("{error} (the letter of {origin})"));
+            let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+            refused.letters.push(letter);
+            refused.last_error = format!("{error} (the letter of {origin})");
         }
     }
 }
@@ -137,7 +144,6 @@ pub struct DeadLetterSink {
     topic: String,
     max_record_bytes: usize,
     producer: ThreadedProducer<DeadLetterContext>,
-    sent: AtomicU64,
     /// Test-only fault injection (`PLAYLOG_FAULT_DEAD_LETTER_DELIVERIES=N`): the next N letters go to a
     /// topic that does not exist, so that the broker's real answer (unknown topic) fails their delivery
     /// reports after `message.timeout.ms`. No broker the tests can run refuses a write on demand while
@@ -172,7 +178,7 @@ impl DeadLetterSink {
         kafka.apply(&mut config);
         let context = DeadLetterContext {
             watched: WatchedContext::new(kafka),
-            failed: Mutex::new((Vec::new(), None)),
+            refused: Mutex::default(),
         };
         context.watched.watch.started();
         let producer = config.create_with_context(context)?;
@@ -180,7 +186,6 @@ impl DeadLetterSink {
             topic: topic.to_owned(),
             max_record_bytes,
             producer,
-            sent: AtomicU64::new(0),
             misdirect: AtomicU64::new(
                 std::env::var("PLAYLOG_FAULT_DEAD_LETTER_DELIVERIES")
                     .ok()
@@ -272,10 +277,7 @@ impl DeadLetterSink {
         }
         loop {
             match self.producer.send(record) {
-                Ok(()) => {
-                    self.sent.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
+                Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
                     std::thread::sleep(Duration::from_millis(5));
@@ -289,7 +291,7 @@ impl DeadLetterSink {
     /// delivery reports are sent again, once per flush; while any stays refused, this fails.
     pub fn flush(&self) -> Result<(), DeadLetterError> {
         self.wait_for_reports()?;
-        let (retry, _) = std::mem::take(&mut *self.failed());
+        let retry = std::mem::take(&mut self.refused().letters);
         if retry.is_empty() {
             return Ok(());
         }
@@ -298,13 +300,13 @@ impl DeadLetterSink {
             self.queue(letter.value.as_deref(), letter.key.as_deref(), headers)?;
         }
         self.wait_for_reports()?;
-        let failed = self.failed();
-        if failed.0.is_empty() {
+        let refused = self.refused();
+        if refused.letters.is_empty() {
             return Ok(());
         }
         Err(DeadLetterError::Refused {
-            count: failed.0.len(),
-            last: failed.1.clone().unwrap_or_default(),
+            count: refused.letters.len(),
+            last: refused.last_error.clone(),
         })
     }
 
@@ -315,10 +317,10 @@ impl DeadLetterSink {
         self.producer.flush(Duration::from_secs(30))
     }
 
-    fn failed(&self) -> std::sync::MutexGuard<'_, (Vec<Undelivered>, Option<String>)> {
+    fn refused(&self) -> std::sync::MutexGuard<'_, Refusals> {
         self.producer
             .context()
-            .failed
+            .refused
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }
