@@ -7,6 +7,7 @@ pub mod avro;
 mod event;
 mod event_id;
 pub mod json;
+pub mod raw_columns;
 mod stream;
 
 pub use event::{Event, EventRecord, Location, Song, UserDetails};

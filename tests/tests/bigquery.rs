@@ -223,7 +223,7 @@ fn bigquery_marts_equal_duckdb_marts_and_survive_duplicate_deliveries() {
     // The raw tables' columns are the DuckDB ones, in the same order (schemas/warehouse/*).
     for stream in Stream::ALL {
         let columns = |w: &mut Warehouse, s: &Sql| {
-            w.transaction(|x| x.columns(&s.table("raw", stream.topic())))
+            w.transaction(|x| Ok(x.columns(&s.table("raw", stream.topic()))?))
                 .unwrap()
         };
         let duck_sql = Sql::for_warehouse(&duckdb);

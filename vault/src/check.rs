@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use playlog_warehouse::{SqlSession, Value, WarehouseError};
+use playlog_sql::{SqlError, SqlSession, Value};
 
 use crate::dialect::Sql;
 use crate::model::Model;
@@ -183,7 +183,7 @@ pub fn run_checks(
     model: &Model,
     sql: &Sql,
     max_age: Duration,
-) -> Result<Vec<CheckResult>, WarehouseError> {
+) -> Result<Vec<CheckResult>, SqlError> {
     let mut results = Vec::new();
     for test in tests(model, sql, max_age) {
         let rows = s.query(&test.query)?;

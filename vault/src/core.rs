@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use playlog_warehouse::{SqlSession, WarehouseError};
+use playlog_sql::{SqlError, SqlSession};
 
 use crate::dialect::{Layout, Partition, Sql};
 use crate::model::{Model, Satellite};
@@ -71,7 +71,7 @@ impl Core<'_> {
 
     /// DDL: every vault table (shaped by the SQL that fills it, so types follow the raw tables), the ghost
     /// records, and the run log whose high-water marks make runs incremental.
-    pub fn create_tables(&self, s: &mut dyn SqlSession) -> Result<(), WarehouseError> {
+    pub fn create_tables(&self, s: &mut dyn SqlSession) -> Result<(), SqlError> {
         let sql = &self.sql;
         if let Some(ddl) = sql.create_schema("vault") {
             s.execute(&ddl)?;
@@ -281,7 +281,7 @@ impl Core<'_> {
         s: &mut dyn SqlSession,
         source: &str,
         after: &str,
-    ) -> Result<Option<Staged>, WarehouseError> {
+    ) -> Result<Option<Staged>, SqlError> {
         let table = self.stage_table(source);
         s.execute(&self.sql.create_temp_as(
             &table,
@@ -309,7 +309,7 @@ impl Core<'_> {
         &self,
         s: &mut dyn SqlSession,
         hub: &crate::model::Hub,
-    ) -> Result<usize, WarehouseError> {
+    ) -> Result<usize, SqlError> {
         let table = self.sql.table("vault", &hub.name);
         self.sql.insert_by_name(s, &table, &format!(
             "SELECT * FROM ({c}) c \
@@ -324,7 +324,7 @@ impl Core<'_> {
         &self,
         s: &mut dyn SqlSession,
         link: &crate::model::Link,
-    ) -> Result<usize, WarehouseError> {
+    ) -> Result<usize, SqlError> {
         let table = self.sql.table("vault", &link.name);
         self.sql.insert_by_name(s, &table, &format!(
             "SELECT * FROM ({c}) c \
@@ -342,7 +342,7 @@ impl Core<'_> {
         s: &mut dyn SqlSession,
         t: &crate::model::TransactionalLink,
         staged: &Staged,
-    ) -> Result<usize, WarehouseError> {
+    ) -> Result<usize, SqlError> {
         let table = self.sql.table("vault", &t.name);
         let new = self.new_table(&t.name);
         s.execute(&self.sql.create_temp_as(
@@ -379,7 +379,7 @@ impl Core<'_> {
         sat: &Satellite,
         marks: &BTreeMap<String, String>,
         event_marks: &BTreeMap<String, String>,
-    ) -> Result<usize, WarehouseError> {
+    ) -> Result<usize, SqlError> {
         let sql = &self.sql;
         let table = sql.table("vault", &sat.name);
         let parent = self.model.hub(&sat.parent).map_or("", |h| h.key.as_str());

@@ -8,7 +8,7 @@
 //! - hashdiff columns are sorted by name;
 //! - the hash is MD5, kept as 16 bytes. A NULL key becomes the ghost record's key, sixteen zero bytes.
 
-use playlog_warehouse::{Dialect, SqlSession, Warehouse, WarehouseError};
+use playlog_sql::{DialectName as Dialect, SqlError, SqlSession, Transact};
 
 /// SQL text for one warehouse dialect.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ impl Sql {
         }
     }
 
-    pub fn for_warehouse(warehouse: &Warehouse) -> Sql {
+    pub fn for_warehouse(warehouse: &dyn Transact) -> Sql {
         Sql::new(warehouse.dialect(), &warehouse.schema_prefix())
     }
 
@@ -91,7 +91,7 @@ impl Sql {
         s: &mut dyn SqlSession,
         table: &str,
         select: &str,
-    ) -> Result<usize, WarehouseError> {
+    ) -> Result<usize, SqlError> {
         let columns: Vec<String> = s.columns(table)?.iter().map(|c| self.quote(c)).collect();
         let columns = columns.join(", ");
         s.execute(&format!(

@@ -17,7 +17,7 @@ mod report;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use playlog_warehouse::{SqlSession, Value, Warehouse, WarehouseError};
+use playlog_sql::{SqlError, SqlSession, Transact, Value, autocommit, transaction};
 
 pub use check::CheckResult;
 pub use dialect::Sql;
@@ -51,7 +51,7 @@ impl RunReport {
 }
 
 /// Runs the vault once: new raw rows into the core and the marts, in one transaction.
-pub fn run(warehouse: &mut Warehouse, model: &Model) -> Result<RunReport, WarehouseError> {
+pub fn run(warehouse: &mut dyn Transact, model: &Model) -> Result<RunReport, SqlError> {
     let started = Instant::now();
     let sql = Sql::for_warehouse(warehouse);
     let core = core::Core {
@@ -62,7 +62,7 @@ pub fn run(warehouse: &mut Warehouse, model: &Model) -> Result<RunReport, Wareho
     let sql = &sql;
     // DDL first, outside the run's transaction: BigQuery allows no DDL inside one. Every statement is
     // idempotent, so a crash between the two leaves nothing to undo.
-    warehouse.autocommit(|session| {
+    autocommit(warehouse, |session| {
         let s = &mut Timed(session);
         for setting in sql.session_settings() {
             s.execute(setting)?;
@@ -70,7 +70,7 @@ pub fn run(warehouse: &mut Warehouse, model: &Model) -> Result<RunReport, Wareho
         core.create_tables(s)?;
         marts.create_tables(s)
     })?;
-    let mut report = warehouse.transaction(|session| {
+    let mut report = transaction(warehouse, |session| {
         let s = &mut Timed(session);
         let mut report = RunReport::default();
         let previous = s.query(&format!(
@@ -142,10 +142,7 @@ pub fn run(warehouse: &mut Warehouse, model: &Model) -> Result<RunReport, Wareho
 }
 
 /// The first column of a query's first row, as text; `None` for no row or NULL.
-pub(crate) fn first_value(
-    s: &mut dyn SqlSession,
-    query: &str,
-) -> Result<Option<String>, WarehouseError> {
+pub(crate) fn first_value(s: &mut dyn SqlSession, query: &str) -> Result<Option<String>, SqlError> {
     Ok(s.query(query)?
         .first()
         .and_then(|r| r.first())
@@ -177,31 +174,31 @@ impl Timed<'_> {
 }
 
 impl SqlSession for Timed<'_> {
-    fn execute(&mut self, sql: &str) -> Result<usize, WarehouseError> {
+    fn execute(&mut self, sql: &str) -> Result<usize, SqlError> {
         self.timed(sql, |s| s.execute(sql))
     }
 
-    fn query(&mut self, sql: &str) -> Result<playlog_warehouse::Rows, WarehouseError> {
+    fn query(&mut self, sql: &str) -> Result<playlog_sql::Rows, SqlError> {
         self.timed(sql, |s| s.query(sql))
     }
 
-    fn columns(&mut self, table: &str) -> Result<Vec<String>, WarehouseError> {
+    fn columns(&mut self, table: &str) -> Result<Vec<String>, SqlError> {
         self.0.columns(table)
     }
 }
 
 /// Whether a vault has been built in this warehouse (its first hub and the marts' top songs exist), so that
 /// `check` and `report` can say "run `playlog vault build` first" instead of a catalog error.
-pub fn is_built(warehouse: &mut Warehouse, model: &Model) -> Result<bool, WarehouseError> {
+pub fn is_built(warehouse: &mut dyn Transact, model: &Model) -> Result<bool, SqlError> {
     let sql = Sql::for_warehouse(warehouse);
     let mut tables = vec![sql.table("marts", "top_songs_daily")];
     if let Some(hub) = model.hubs.first() {
         tables.push(sql.table("vault", &hub.name));
     }
     for table in tables {
-        match warehouse.transaction(|s| s.columns(&table)) {
+        match transaction(warehouse, |s| s.columns(&table)) {
             Ok(_) => {}
-            Err(WarehouseError::Sql(_)) => return Ok(false),
+            Err(SqlError::Statement(_)) => return Ok(false),
             Err(other) => return Err(other),
         }
     }
@@ -210,16 +207,16 @@ pub fn is_built(warehouse: &mut Warehouse, model: &Model) -> Result<bool, Wareho
 
 /// Runs the data tests; `max_age` bounds how old the newest raw load may be.
 pub fn check(
-    warehouse: &mut Warehouse,
+    warehouse: &mut dyn Transact,
     model: &Model,
     max_age: Duration,
-) -> Result<Vec<CheckResult>, WarehouseError> {
+) -> Result<Vec<CheckResult>, SqlError> {
     let sql = Sql::for_warehouse(warehouse);
-    warehouse.transaction(|s| check::run_checks(s, model, &sql, max_age))
+    transaction(warehouse, |s| check::run_checks(s, model, &sql, max_age))
 }
 
 /// A short report from the marts (run `run` first).
-pub fn report(warehouse: &mut Warehouse) -> Result<Vec<report::Section>, WarehouseError> {
+pub fn report(warehouse: &mut dyn Transact) -> Result<Vec<report::Section>, SqlError> {
     let sql = Sql::for_warehouse(warehouse);
-    warehouse.transaction(|s| report::sections(s, &sql))
+    transaction(warehouse, |s| report::sections(s, &sql))
 }

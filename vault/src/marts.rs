@@ -6,7 +6,7 @@
 //! - the daily and hourly aggregates are rebuilt for the event dates this run touched, from rows read by
 //!   event-time range (so a run's cost follows the days it touched, not the history).
 
-use playlog_warehouse::{SqlSession, Value, WarehouseError};
+use playlog_sql::{SqlError, SqlSession, Value};
 
 use crate::dialect::{Layout, Partition, Sql};
 
@@ -164,7 +164,7 @@ impl Marts {
         )
     }
 
-    pub fn create_tables(&self, s: &mut dyn SqlSession) -> Result<(), WarehouseError> {
+    pub fn create_tables(&self, s: &mut dyn SqlSession) -> Result<(), SqlError> {
         let sql = &self.sql;
         if let Some(ddl) = sql.create_schema("marts") {
             s.execute(&ddl)?;
@@ -213,7 +213,7 @@ impl Marts {
     }
 
     /// Brings every mart up to date with this run's new vault rows (the `new_*` tables).
-    pub fn update(&self, s: &mut dyn SqlSession) -> Result<Vec<(String, usize)>, WarehouseError> {
+    pub fn update(&self, s: &mut dyn SqlSession) -> Result<Vec<(String, usize)>, SqlError> {
         let sql = &self.sql;
         let mut changed = Vec::new();
         // Users whose satellites changed: their plays since the change are rebuilt.

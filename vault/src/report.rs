@@ -1,7 +1,7 @@
 //! A short report from the marts, for people: top songs of the latest day, daily active users, upgrades and
 //! downgrades, sessions. `playlog report` prints it; the quickstart prints it on exit.
 
-use playlog_warehouse::{Rows, SqlSession, WarehouseError};
+use playlog_sql::{Rows, SqlError, SqlSession};
 
 use crate::dialect::Sql;
 
@@ -12,7 +12,7 @@ pub struct Section {
     pub rows: Rows,
 }
 
-pub(crate) fn sections(s: &mut dyn SqlSession, sql: &Sql) -> Result<Vec<Section>, WarehouseError> {
+pub(crate) fn sections(s: &mut dyn SqlSession, sql: &Sql) -> Result<Vec<Section>, SqlError> {
     let m = |t: &str| sql.table("marts", t);
     let latest = crate::first_value(
         s,

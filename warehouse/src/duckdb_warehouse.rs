@@ -1,9 +1,10 @@
 //! DuckDB, embedded: one file, one writer process.
 
 use duckdb::{Connection, params};
+use playlog_sql::migrate::{self, Ledger, Migration};
 
 use crate::raw_batch::RawBatch;
-use crate::sql::{Rows, SqlSession, Value, sql_error, timestamp_text};
+use crate::sql::{Rows, SqlError, SqlSession, Value, sql_error, timestamp_text};
 use crate::{Committed, OffsetAdvance, PartitionOffset, WarehouseError};
 
 /// The DDL, numbered and applied once each, in order. Every file is idempotent too (`IF NOT EXISTS`).
@@ -54,40 +55,25 @@ impl DuckDbWarehouse {
         format!("duckdb:{}", self.path)
     }
 
+    /// Applies the raw schema's pending migrations (the shared mechanism of `playlog_sql::migrate`).
     fn migrate(&mut self) -> Result<(), WarehouseError> {
-        let err = |what: &str| {
-            let what = what.to_owned();
-            move |source| WarehouseError::Migrate {
-                what: what.clone(),
-                source,
-            }
-        };
         self.conn
-            .execute_batch(
-                "CREATE SCHEMA IF NOT EXISTS raw;
-                 CREATE TABLE IF NOT EXISTS raw._schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL);",
-            )
-            .map_err(err("the migrations table"))?;
-        for (name, sql) in MIGRATIONS {
-            let applied: i64 = self
-                .conn
-                .query_row(
-                    "SELECT count(*) FROM raw._schema_migrations WHERE name = ?",
-                    params![name],
-                    |r| r.get(0),
-                )
-                .map_err(err(name))?;
-            if applied > 0 {
-                continue;
-            }
-            let tx = self.conn.transaction().map_err(err(name))?;
-            tx.execute_batch(sql).map_err(err(name))?;
-            tx.execute(
-                "INSERT INTO raw._schema_migrations VALUES (?, now()::TIMESTAMP)",
-                params![name],
-            )
-            .map_err(err(name))?;
-            tx.commit().map_err(err(name))?;
+            .execute_batch("CREATE SCHEMA IF NOT EXISTS raw")
+            .map_err(|source| WarehouseError::Migrate {
+                what: "the raw schema".into(),
+                source,
+            })?;
+        let migrations: Vec<Migration> = MIGRATIONS
+            .iter()
+            .map(|(name, file)| Migration::new(*name, migrate::statements(file)))
+            .collect();
+        let ledger = Ledger {
+            table: "raw._schema_migrations".into(),
+            text_type: "VARCHAR",
+        };
+        let applied = migrate::apply(self, &ledger, &migrations, true)
+            .map_err(|e| WarehouseError::Sql(format!("migrating the raw schema: {e}")))?;
+        for name in applied {
             tracing::info!(migration = name, "applied");
         }
         Ok(())
@@ -180,6 +166,30 @@ impl DuckDbWarehouse {
     }
 }
 
+impl playlog_sql::Transact for DuckDbWarehouse {
+    fn dialect(&self) -> crate::Dialect {
+        crate::Dialect::DuckDb
+    }
+
+    fn schema_prefix(&self) -> String {
+        String::new()
+    }
+
+    fn transact(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn SqlSession) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        Ok(self.transaction(|s| Ok(work(s)?))?)
+    }
+
+    fn autocommit_each(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn SqlSession) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        self.transact(work)
+    }
+}
+
 impl DuckDbWarehouse {
     pub fn transaction<T>(
         &mut self,
@@ -198,11 +208,11 @@ struct DuckDbSession<'a> {
 }
 
 impl SqlSession for DuckDbSession<'_> {
-    fn execute(&mut self, sql: &str) -> Result<usize, WarehouseError> {
+    fn execute(&mut self, sql: &str) -> Result<usize, SqlError> {
         self.tx.execute(sql, []).map_err(|e| sql_error(sql, e))
     }
 
-    fn query(&mut self, sql: &str) -> Result<Rows, WarehouseError> {
+    fn query(&mut self, sql: &str) -> Result<Rows, SqlError> {
         let mut stmt = self.tx.prepare(sql).map_err(|e| sql_error(sql, e))?;
         let mut rows = stmt.query([]).map_err(|e| sql_error(sql, e))?;
         let mut out = Vec::new();
@@ -218,7 +228,7 @@ impl SqlSession for DuckDbSession<'_> {
         Ok(out)
     }
 
-    fn columns(&mut self, table: &str) -> Result<Vec<String>, WarehouseError> {
+    fn columns(&mut self, table: &str) -> Result<Vec<String>, SqlError> {
         let sql = format!("SELECT * FROM {table} LIMIT 0");
         let mut stmt = self.tx.prepare(&sql).map_err(|e| sql_error(&sql, e))?;
         // Column names are known only once the statement has run (LIMIT 0: nothing is read).

@@ -22,8 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use bigquery::BigQueryWarehouse;
 pub use duckdb_warehouse::DuckDbWarehouse;
 pub use error::WarehouseError;
+pub use playlog_sql::migrate;
 pub use raw_batch::{KafkaMeta, RawBatch};
-pub use sql::{Rows, SqlSession, Value, timestamp_text};
+pub use sql::{Rows, SqlError, SqlSession, Value, timestamp_text};
 
 /// The next offset to read in one partition, as a consumer group stored it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,11 +66,7 @@ pub struct Rejected {
 }
 
 /// The SQL dialects generated SQL is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    DuckDb,
-    BigQuery,
-}
+pub use playlog_sql::DialectName as Dialect;
 
 /// A warehouse, dispatched by a closed enum: two backends, not a plugin market.
 pub enum Warehouse {
@@ -203,7 +200,7 @@ impl Warehouse {
 
     /// Runs one query in a transaction of its own and reads back its rows.
     pub fn query(&mut self, sql: &str) -> Result<Rows, WarehouseError> {
-        self.transaction(|s| s.query(sql))
+        self.transaction(|s| Ok(s.query(sql)?))
     }
 
     /// Lands the batch's rows and records `offsets` for `group`; rows the warehouse refuses go to
@@ -227,6 +224,33 @@ impl Warehouse {
             #[cfg(feature = "bigquery")]
             Warehouse::BigQuery(w) => w.write(group, batch, offsets, rejected),
         }
+    }
+}
+
+/// The warehouse as generated SQL (the vault, checks, reports) runs on it.
+impl playlog_sql::Transact for Warehouse {
+    fn dialect(&self) -> Dialect {
+        Warehouse::dialect(self)
+    }
+
+    fn schema_prefix(&self) -> String {
+        Warehouse::schema_prefix(self)
+    }
+
+    fn transact(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn SqlSession) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        Warehouse::transaction(self, |s| work(s).map_err(WarehouseError::from))
+            .map_err(SqlError::from)
+    }
+
+    fn autocommit_each(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn SqlSession) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        Warehouse::autocommit(self, |s| work(s).map_err(WarehouseError::from))
+            .map_err(SqlError::from)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Rows for the raw tables, gathered column by column in Arrow builders, so that a flush hands DuckDB
 //! whole columns (its appender) instead of row-by-row SQL.
 //!
-//! Column names and order match `schemas/warehouse/duckdb/001-raw-events.sql` (a test holds them equal).
+//! The columns are the raw catalog's (`playlog_model::raw_columns`), the one definition that the DDL files of
+//! both warehouses and the vault's planner are checked against.
 
 use std::sync::Arc;
 
@@ -15,87 +16,7 @@ use playlog_model::{EventRecord, Stream};
 
 use crate::WarehouseError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Text,
-    Timestamp,
-    BigInt,
-    Int,
-    Double,
-    Bool,
-}
-
-/// One raw-table column.
-#[derive(Debug, Clone, Copy)]
-pub struct Column {
-    pub name: &'static str,
-    pub kind: Kind,
-    pub nullable: bool,
-}
-
-const fn col(name: &'static str, kind: Kind, nullable: bool) -> Column {
-    Column {
-        name,
-        kind,
-        nullable,
-    }
-}
-
-const COMMON: [Column; 16] = [
-    col("event_id", Kind::Text, false),
-    col("ts", Kind::Timestamp, false),
-    col("session_id", Kind::BigInt, false),
-    col("item_in_session", Kind::Int, false),
-    col("level", Kind::Text, false),
-    col("user_id", Kind::BigInt, true),
-    col("first_name", Kind::Text, true),
-    col("last_name", Kind::Text, true),
-    col("gender", Kind::Text, true),
-    col("registration", Kind::Timestamp, true),
-    col("zip", Kind::Text, false),
-    col("city", Kind::Text, false),
-    col("state", Kind::Text, false),
-    col("lat", Kind::Double, false),
-    col("lon", Kind::Double, false),
-    col("user_agent", Kind::Text, false),
-];
-
-const META: [Column; 5] = [
-    col("_topic", Kind::Text, false),
-    col("_partition", Kind::Int, false),
-    col("_offset", Kind::BigInt, false),
-    col("_kafka_ts", Kind::Timestamp, true),
-    col("_loaded_at", Kind::Timestamp, false),
-];
-
-/// The raw table's columns for a stream, in table order.
-pub fn columns(stream: Stream) -> Vec<Column> {
-    let extra: &[Column] = match stream {
-        Stream::Listen => &[
-            col("artist", Kind::Text, false),
-            col("song", Kind::Text, false),
-            col("duration", Kind::Double, false),
-            col("auth", Kind::Text, false),
-        ],
-        Stream::PageView => &[
-            col("page", Kind::Text, false),
-            col("auth", Kind::Text, false),
-            col("method", Kind::Text, false),
-            col("status", Kind::Int, false),
-            col("artist", Kind::Text, true),
-            col("song", Kind::Text, true),
-            col("duration", Kind::Double, true),
-        ],
-        Stream::Auth => &[col("success", Kind::Bool, false)],
-        Stream::StatusChange => &[col("auth", Kind::Text, false)],
-    };
-    COMMON
-        .iter()
-        .chain(extra)
-        .chain(META.iter())
-        .copied()
-        .collect()
-}
+pub use playlog_model::raw_columns::{Column, Kind, columns};
 
 /// Where a record came from in Kafka.
 #[derive(Debug, Clone, Copy)]

@@ -17,7 +17,7 @@ pub mod rows;
 use serde_json::Value as Json;
 
 use crate::raw_batch::RawBatch;
-use crate::sql::{Rows, SqlSession, Value, timestamp_text};
+use crate::sql::{Rows, SqlError, SqlSession, Value, timestamp_text};
 use crate::{Committed, OffsetAdvance, PartitionOffset, Rejected, WarehouseError};
 use auth::TokenSource;
 use client::{ApiError, Client, QueryResult};
@@ -128,7 +128,7 @@ impl BigQueryWarehouse {
         }
         let raw = format!("{}raw", self.schema_prefix());
         for file in DDL {
-            for statement in statements(file) {
+            for statement in playlog_sql::migrate::statements(file) {
                 let sql = statement.replace("{raw}", &raw);
                 self.client
                     .query(&sql, None, false)
@@ -329,7 +329,7 @@ struct BigQuerySession<'a> {
 }
 
 impl SqlSession for BigQuerySession<'_> {
-    fn execute(&mut self, sql: &str) -> Result<usize, WarehouseError> {
+    fn execute(&mut self, sql: &str) -> Result<usize, SqlError> {
         let result = self
             .client
             .query(sql, Some(self.id), false)
@@ -337,7 +337,7 @@ impl SqlSession for BigQuerySession<'_> {
         Ok(result.affected.unwrap_or(0) as usize)
     }
 
-    fn query(&mut self, sql: &str) -> Result<Rows, WarehouseError> {
+    fn query(&mut self, sql: &str) -> Result<Rows, SqlError> {
         let result = self
             .client
             .query(sql, Some(self.id), false)
@@ -345,7 +345,7 @@ impl SqlSession for BigQuerySession<'_> {
         Ok(to_rows(&result))
     }
 
-    fn columns(&mut self, table: &str) -> Result<Vec<String>, WarehouseError> {
+    fn columns(&mut self, table: &str) -> Result<Vec<String>, SqlError> {
         // A permanent table (`project.dataset.table`): its metadata, which costs no query.
         let parts: Vec<&str> = table.trim_matches('`').split('.').collect();
         if table.starts_with('`')
@@ -368,20 +368,6 @@ impl SqlSession for BigQuerySession<'_> {
 
 fn string(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-/// The statements of a DDL file: split at `;` that end a line, comments dropped.
-fn statements(file: &str) -> Vec<String> {
-    let code: String = file
-        .lines()
-        .map(|l| l.split(" --").next().unwrap_or(l))
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    code.split(";\n")
-        .map(|s| s.trim().trim_end_matches(';').trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 fn to_rows(result: &QueryResult) -> Rows {
@@ -433,7 +419,10 @@ mod tests {
 
     #[test]
     fn ddl_splits_into_one_statement_per_table() {
-        let s: Vec<String> = DDL.iter().flat_map(|f| statements(f)).collect();
+        let s: Vec<String> = DDL
+            .iter()
+            .flat_map(|f| playlog_sql::migrate::statements(f))
+            .collect();
         assert_eq!(s.len(), 5);
         for (statement, table) in s.iter().zip(
             playlog_model::Stream::ALL

@@ -1,0 +1,170 @@
+//! Versioned migrations: numbered, named steps applied once each and recorded in a ledger table, in
+//! order. One mechanism for every schema Playlog owns: raw tables and the offsets table (the warehouse
+//! adapters), and the vault's, marts' and run-control tables (the vault). `playlog migrate` runs them all;
+//! opening a warehouse and `vault run` apply what is pending too, so that nothing has to be remembered on a
+//! laptop.
+//!
+//! Every statement is idempotent as well (`IF NOT EXISTS`), so a crash between a migration's statements and
+//! its ledger row (BigQuery runs DDL outside transactions) only repeats harmless work.
+
+use crate::{SqlError, SqlSession, Transact};
+
+/// One versioned step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// Unique and stable: `NNN-what` for hand-written steps, or a generated name (see the vault).
+    pub name: String,
+    pub statements: Vec<String>,
+}
+
+impl Migration {
+    pub fn new(name: impl Into<String>, statements: Vec<String>) -> Migration {
+        Migration {
+            name: name.into(),
+            statements,
+        }
+    }
+}
+
+/// The statements of a DDL file: split at `;` that end a line, comments dropped.
+pub fn statements(file: &str) -> Vec<String> {
+    let code: String = file
+        .lines()
+        .map(|l| l.split(" --").next().unwrap_or(l))
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    code.split(";\n")
+        .map(|s| s.trim().trim_end_matches(';').trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Where applied migrations are recorded.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    /// The table, as SQL names it (`raw._schema_migrations`).
+    pub table: String,
+    /// The dialect's text type (`VARCHAR`, `STRING`).
+    pub text_type: &'static str,
+}
+
+impl Ledger {
+    pub fn create(&self) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (name {} NOT NULL, applied_at TIMESTAMP NOT NULL)",
+            self.table, self.text_type
+        )
+    }
+
+    pub fn read(&self) -> String {
+        format!("SELECT name FROM {}", self.table)
+    }
+
+    /// The ledger row of one applied migration. Names are Playlog's own (checked in [`pending`]), so a
+    /// plain literal is safe in every dialect.
+    pub fn record(&self, name: &str) -> String {
+        format!(
+            "INSERT INTO {} (name, applied_at) VALUES ('{name}', CAST(CURRENT_TIMESTAMP AS TIMESTAMP))",
+            self.table
+        )
+    }
+}
+
+/// The migrations still to apply, in their order: those whose name is not in `applied`.
+pub fn pending<'a>(migrations: &'a [Migration], applied: &[String]) -> Vec<&'a Migration> {
+    migrations
+        .iter()
+        .filter(|m| !applied.iter().any(|a| a == &m.name))
+        .collect()
+}
+
+/// Whether a migration name is safe to write as a literal: letters, digits, `-`, `_`, `.` and `/`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+}
+
+/// Applies what is pending, each migration with its ledger row; returns the names applied (callers log
+/// them). Where DDL is
+/// transactional (`ddl_in_transactions`), a migration and its row commit together.
+pub fn apply(
+    warehouse: &mut dyn Transact,
+    ledger: &Ledger,
+    migrations: &[Migration],
+    ddl_in_transactions: bool,
+) -> Result<Vec<String>, SqlError> {
+    if let Some(bad) = migrations.iter().find(|m| !valid_name(&m.name)) {
+        return Err(SqlError::Warehouse(format!(
+            "migration name {:?} has characters other than letters, digits, -, _, . and /",
+            bad.name
+        )));
+    }
+    let applied = crate::autocommit(warehouse, |s| {
+        s.execute(&ledger.create())?;
+        read_applied(s, ledger)
+    })?;
+    let mut done = Vec::new();
+    for migration in pending(migrations, &applied) {
+        let run = |s: &mut dyn SqlSession| -> Result<(), SqlError> {
+            for statement in &migration.statements {
+                s.execute(statement)?;
+            }
+            s.execute(&ledger.record(&migration.name))?;
+            Ok(())
+        };
+        if ddl_in_transactions {
+            crate::transaction(warehouse, run)?;
+        } else {
+            crate::autocommit(warehouse, run)?;
+        }
+        done.push(migration.name.clone());
+    }
+    Ok(done)
+}
+
+fn read_applied(s: &mut dyn SqlSession, ledger: &Ledger) -> Result<Vec<String>, SqlError> {
+    Ok(s.query(&ledger.read())?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .map(|v| v.to_string())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str) -> Migration {
+        Migration::new(name, vec![format!("-- {name}")])
+    }
+
+    #[test]
+    fn pending_keeps_order_and_skips_what_is_applied() {
+        let all = [m("001-a"), m("002-b"), m("003-c")];
+        let names: Vec<&str> = pending(&all, &["002-b".into()])
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(names, ["001-a", "003-c"]);
+        assert!(pending(&all, &["001-a".into(), "002-b".into(), "003-c".into()]).is_empty());
+    }
+
+    #[test]
+    fn ddl_files_split_into_statements_without_comments() {
+        let file = "-- header\nCREATE TABLE a (x INT); -- trailing\nCREATE TABLE b (\n  y INT -- why\n);\n";
+        assert_eq!(
+            statements(file),
+            ["CREATE TABLE a (x INT)", "CREATE TABLE b (\n  y INT\n)"]
+        );
+    }
+
+    #[test]
+    fn names_that_could_break_a_literal_are_refused() {
+        assert!(valid_name("vault/hub_user/001"));
+        assert!(!valid_name("x'); DROP TABLE y; --"));
+        assert!(!valid_name(""));
+    }
+}
