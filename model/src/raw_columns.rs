@@ -86,3 +86,82 @@ pub fn columns(stream: Stream) -> Vec<Column> {
         .copied()
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A column as a DDL file declares it: name, type, nullable.
+    type Declared = (String, String, bool);
+
+    /// `(table, [(column, type, nullable)])` of every `CREATE TABLE` in a DDL file, read line by line: the
+    /// files put one column per line.
+    fn tables(ddl: &str) -> Vec<(String, Vec<Declared>)> {
+        let mut out: Vec<(String, Vec<Declared>)> = Vec::new();
+        for line in ddl.lines() {
+            let code = line.split("--").next().unwrap_or("").trim();
+            if let Some(rest) = code.strip_prefix("CREATE TABLE IF NOT EXISTS ") {
+                let name = rest.split_whitespace().next().unwrap_or("");
+                let name = name.trim_matches('`').rsplit('.').next().unwrap_or("");
+                out.push((name.to_owned(), Vec::new()));
+            } else if let Some((_, columns)) = out.last_mut()
+                && !code.is_empty()
+                && !code.starts_with(')')
+                && !code.starts_with("PARTITION")
+                && !code.starts_with("CLUSTER")
+            {
+                let mut words = code.trim_end_matches(',').split_whitespace();
+                let (Some(name), Some(kind)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                let nullable = !code.contains("NOT NULL");
+                columns.push((name.to_owned(), kind.to_owned(), nullable));
+            }
+        }
+        out
+    }
+
+    fn check(ddl: &str, type_name: fn(Kind) -> &'static str) {
+        let tables = tables(ddl);
+        for stream in Stream::ALL {
+            let (_, columns) = tables
+                .iter()
+                .find(|(t, _)| t == stream.topic())
+                .unwrap_or_else(|| panic!("no table {} in the DDL", stream.topic()));
+            let expected: Vec<Declared> = super::columns(stream)
+                .iter()
+                .map(|c| (c.name.to_owned(), type_name(c.kind).to_owned(), c.nullable))
+                .collect();
+            assert_eq!(columns, &expected, "{}", stream.topic());
+        }
+    }
+
+    #[test]
+    fn duckdb_ddl_matches_the_catalog() {
+        check(
+            include_str!("../../schemas/warehouse/duckdb/001-raw-events.sql"),
+            |k| match k {
+                Kind::Text => "VARCHAR",
+                Kind::Timestamp => "TIMESTAMP",
+                Kind::BigInt => "BIGINT",
+                Kind::Int => "INTEGER",
+                Kind::Double => "DOUBLE",
+                Kind::Bool => "BOOLEAN",
+            },
+        );
+    }
+
+    #[test]
+    fn bigquery_ddl_matches_the_catalog() {
+        check(
+            include_str!("../../schemas/warehouse/bigquery/001-raw-events.sql"),
+            |k| match k {
+                Kind::Text => "STRING",
+                Kind::Timestamp => "TIMESTAMP",
+                Kind::BigInt | Kind::Int => "INT64",
+                Kind::Double => "FLOAT64",
+                Kind::Bool => "BOOL",
+            },
+        );
+    }
+}

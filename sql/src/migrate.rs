@@ -15,6 +15,9 @@ pub struct Migration {
     /// Unique and stable: `NNN-what` for hand-written steps, or a generated name (see the vault).
     pub name: String,
     pub statements: Vec<String>,
+    /// Later migrations this one makes unnecessary when it runs: a table created with every column covers
+    /// the steps that add those columns to an older table. They are recorded with it, not run.
+    pub covers: Vec<String>,
 }
 
 impl Migration {
@@ -22,6 +25,7 @@ impl Migration {
         Migration {
             name: name.into(),
             statements,
+            covers: Vec::new(),
         }
     }
 }
@@ -63,20 +67,33 @@ impl Ledger {
 
     /// The ledger row of one applied migration. Names are Playlog's own (checked in [`pending`]), so a
     /// plain literal is safe in every dialect.
-    pub fn record(&self, name: &str) -> String {
+    pub fn record(&self, names: &[&str]) -> String {
+        let rows: Vec<String> = names
+            .iter()
+            .map(|n| format!("('{n}', CAST(CURRENT_TIMESTAMP AS TIMESTAMP))"))
+            .collect();
         format!(
-            "INSERT INTO {} (name, applied_at) VALUES ('{name}', CAST(CURRENT_TIMESTAMP AS TIMESTAMP))",
-            self.table
+            "INSERT INTO {} (name, applied_at) VALUES {}",
+            self.table,
+            rows.join(", ")
         )
     }
 }
 
-/// The migrations still to apply, in their order: those whose name is not in `applied`.
+/// The migrations still to apply, in their order: those neither in `applied` nor covered by an earlier
+/// migration that is applied or pending.
 pub fn pending<'a>(migrations: &'a [Migration], applied: &[String]) -> Vec<&'a Migration> {
-    migrations
-        .iter()
-        .filter(|m| !applied.iter().any(|a| a == &m.name))
-        .collect()
+    let mut done: std::collections::HashSet<&str> = applied.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for m in migrations {
+        if done.contains(m.name.as_str()) {
+            continue;
+        }
+        done.insert(&m.name);
+        done.extend(m.covers.iter().map(String::as_str));
+        out.push(m);
+    }
+    out
 }
 
 /// Whether a migration name is safe to write as a literal: letters, digits, `-`, `_`, `.` and `/`.
@@ -96,10 +113,12 @@ pub fn apply(
     migrations: &[Migration],
     ddl_in_transactions: bool,
 ) -> Result<Vec<String>, SqlError> {
-    if let Some(bad) = migrations.iter().find(|m| !valid_name(&m.name)) {
+    let names = migrations
+        .iter()
+        .flat_map(|m| std::iter::once(&m.name).chain(&m.covers));
+    if let Some(bad) = names.into_iter().find(|n| !valid_name(n)) {
         return Err(SqlError::Warehouse(format!(
-            "migration name {:?} has characters other than letters, digits, -, _, . and /",
-            bad.name
+            "migration name {bad:?} has characters other than letters, digits, -, _, . and /"
         )));
     }
     let applied = crate::autocommit(warehouse, |s| {
@@ -112,7 +131,9 @@ pub fn apply(
             for statement in &migration.statements {
                 s.execute(statement)?;
             }
-            s.execute(&ledger.record(&migration.name))?;
+            let mut names = vec![migration.name.as_str()];
+            names.extend(migration.covers.iter().map(String::as_str));
+            s.execute(&ledger.record(&names))?;
             Ok(())
         };
         if ddl_in_transactions {
@@ -159,6 +180,23 @@ mod tests {
             statements(file),
             ["CREATE TABLE a (x INT)", "CREATE TABLE b (\n  y INT\n)"]
         );
+    }
+
+    #[test]
+    fn a_new_table_covers_the_steps_that_add_its_columns() {
+        let mut create = m("vault/t");
+        create.covers = vec!["vault/t/x".into()];
+        let all = [create, m("vault/t/x"), m("vault/u")];
+        let names = |applied: &[String]| -> Vec<String> {
+            pending(&all, applied)
+                .iter()
+                .map(|m| m.name.clone())
+                .collect()
+        };
+        // A fresh warehouse: the table is created with x, and x's own step is not run.
+        assert_eq!(names(&[]), ["vault/t", "vault/u"]);
+        // A warehouse whose t predates x: only x's step runs.
+        assert_eq!(names(&["vault/t".into(), "vault/u".into()]), ["vault/t/x"]);
     }
 
     #[test]

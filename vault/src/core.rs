@@ -1,41 +1,24 @@
-//! The vault core, generated from the model: staging of new raw rows, hubs, links, transactional links and
-//! satellites. Insert-only, anti-joined, so every statement is idempotent.
+//! The vault core's plan, generated from the model: staging of new raw rows, hubs, links, transactional
+//! links and satellites. Insert-only, anti-joined, so every statement is idempotent. Pure: SQL text and
+//! steps, no I/O.
 
-use std::collections::BTreeMap;
-
-use playlog_sql::{SqlError, SqlSession};
-
-use crate::dialect::{Layout, Partition, Sql};
+use crate::catalog::{Catalog, TableDef};
+use crate::dialect::Sql;
 use crate::model::{Model, Satellite};
+use crate::plan::{ParamType, Step, param};
 
 /// The columns every vault table carries.
 const AUDIT: &str = "load_date, record_source";
 
 pub(crate) struct Core<'a> {
     pub model: &'a Model,
+    pub catalog: &'a Catalog,
     pub sql: Sql,
 }
 
-/// What one source's staging holds this run.
-#[derive(Debug, Clone)]
-pub(crate) struct Staged {
-    pub rows: u64,
-    /// Event-time range and newest load time of the staged rows (SQL literals).
-    pub min_ts: String,
-    pub max_ts: String,
-    pub max_loaded_at: String,
-}
-
-impl Staged {
-    /// An empty staging: ranges that match nothing.
-    pub fn nothing(sql: &Sql) -> Staged {
-        Staged {
-            rows: 0,
-            min_ts: sql.end_of_time(),
-            max_ts: sql.beginning_of_time(),
-            max_loaded_at: sql.beginning_of_time(),
-        }
-    }
+/// A source's parameters, bound during the run: its marks from earlier runs, and what its staging holds.
+pub(crate) fn p(source: &str, what: &str) -> String {
+    param(&format!("{source}.{what}"))
 }
 
 impl Core<'_> {
@@ -69,89 +52,47 @@ impl Core<'_> {
         )
     }
 
-    /// DDL: every vault table (shaped by the SQL that fills it, so types follow the raw tables), the ghost
-    /// records, and the run log whose high-water marks make runs incremental.
-    pub fn create_tables(&self, s: &mut dyn SqlSession) -> Result<(), SqlError> {
+    /// The vault table a model table is stored in.
+    pub fn def(&self, name: &str) -> TableDef {
+        self.catalog
+            .vault_tables(self.model)
+            .into_iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| TableDef {
+                schema: "vault",
+                name: name.to_owned(),
+                columns: Vec::new(),
+                partition: None,
+                cluster: None,
+            })
+    }
+
+    /// Inserts a query's rows into a vault table, by column name.
+    fn insert(&self, name: &str, select: &str) -> String {
+        let def = self.def(name);
+        self.sql
+            .insert_by_name(&self.sql.table("vault", name), &def.column_names(), select)
+    }
+
+    /// The ghost record of a hub, inserted once (by the hub's migration).
+    pub fn ghost_row(&self, hub: &crate::model::Hub) -> String {
         let sql = &self.sql;
-        if let Some(ddl) = sql.create_schema("vault") {
-            s.execute(&ddl)?;
-        }
-        s.execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {} (run_at TIMESTAMP NOT NULL, source {text} NOT NULL, \
-             loaded_through TIMESTAMP NOT NULL, max_ts TIMESTAMP NOT NULL, {rows} {int} NOT NULL, seconds {float} NOT NULL)",
-            sql.table("vault", "_runs"),
-            text = sql.string_type(),
-            rows = sql.quote("rows"),
-            int = sql.int_type(),
-            float = sql.float_type(),
-        ))?;
-        for source in self.model.sources.keys() {
-            // Shapes only: nothing is read.
-            s.execute(&sql.create_temp_as(
-                &self.stage_table(source),
-                &format!("{} LIMIT 0", self.stage_select(source, "FALSE")),
-            ))?;
-        }
-        for hub in &self.model.hubs {
-            let table = sql.table("vault", &hub.name);
-            s.execute(&sql.create_table_like(
-                &table,
-                &self.hub_candidates(hub),
-                Layout {
-                    partition: None,
-                    cluster: Some(&hub.key),
-                },
-            ))?;
-            let ghost_bks: String = hub
-                .business_keys
-                .iter()
-                .map(|b| format!(", NULL AS {b}"))
-                .collect();
-            sql.insert_by_name(
-                s,
-                &table,
-                &format!(
-                    "SELECT {ghost} AS {key}{ghost_bks}, {begin} AS load_date, 'SYSTEM' AS record_source \
-                     FROM (SELECT 1 AS one) g WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {key} = {ghost})",
-                    ghost = sql.ghost_key(),
-                    key = hub.key,
-                    begin = sql.beginning_of_time(),
-                ),
-            )?;
-        }
-        for link in &self.model.links {
-            s.execute(&sql.create_table_like(
-                &sql.table("vault", &link.name),
-                &self.link_candidates(link),
-                Layout {
-                    partition: None,
-                    cluster: Some(&link.key),
-                },
-            ))?;
-        }
-        for t in &self.model.transactional_links {
-            // Event-grain: partitioned by event day, which the de-duplicating anti-join reads by.
-            s.execute(&sql.create_table_like(
-                &sql.table("vault", &t.name),
-                &self.transactional_candidates(t),
-                Layout {
-                    partition: Some(Partition::DayOf("ts")),
-                    cluster: Some(&t.key),
-                },
-            ))?;
-        }
-        for sat in &self.model.satellites {
-            let parent = self.model.hub(&sat.parent).map(|h| h.key.as_str());
-            s.execute(&sql.create_table_like(
-                &sql.table("vault", &sat.name),
-                &self.satellite_table_shape(sat),
-                Layout {
-                    partition: None,
-                    cluster: parent,
-                },
-            ))?;
-        }
-        Ok(())
+        let table = sql.table("vault", &hub.name);
+        let ghost_bks: String = hub
+            .business_keys
+            .iter()
+            .map(|b| format!(", NULL AS {b}"))
+            .collect();
+        self.insert(
+            &hub.name,
+            &format!(
+                "SELECT {ghost} AS {key}{ghost_bks}, {begin} AS load_date, 'SYSTEM' AS record_source \
+                 FROM (SELECT 1 AS one) g WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {key} = {ghost})",
+                ghost = sql.ghost_key(),
+                key = hub.key,
+                begin = sql.beginning_of_time(),
+            ),
+        )
     }
 
     fn hub_candidates(&self, hub: &crate::model::Hub) -> String {
@@ -260,105 +201,86 @@ impl Core<'_> {
         }
     }
 
-    fn satellite_table_shape(&self, sat: &Satellite) -> String {
-        let parent = self.model.hub(&sat.parent).map_or("", |h| h.key.as_str());
-        let payload = sat.payload.join(", ");
-        let obs = self.satellite_observations(sat, &|s| self.stage_table(s));
-        if sat.effectivity {
-            format!(
-                "SELECT hk AS {parent}, hashdiff, {payload}, effective_from AS valid_from, effective_from AS valid_to, {AUDIT} FROM ({obs})"
-            )
-        } else {
-            format!(
-                "SELECT hk AS {parent}, hashdiff, {payload}, effective_from, {AUDIT} FROM ({obs})"
-            )
-        }
-    }
-
-    /// Stages one source's rows loaded after `after` (a SQL literal); returns what was staged.
-    pub fn stage(
-        &self,
-        s: &mut dyn SqlSession,
-        source: &str,
-        after: &str,
-    ) -> Result<Option<Staged>, SqlError> {
+    /// Stages one source's rows loaded after its mark, then binds what the staging holds:
+    /// `{{source.rows}}`, `{{source.min_ts}}`, `{{source.max_ts}}` and `{{source.max_loaded_at}}`.
+    pub fn stage(&self, source: &str) -> Vec<Step> {
         let table = self.stage_table(source);
-        s.execute(&self.sql.create_temp_as(
-            &table,
-            &self.stage_select(source, &format!("r._loaded_at > {after}")),
-        ))?;
-        let row = s.query(&format!(
-            "SELECT count(*), min(ts), max(ts), max(_loaded_at) FROM {table}"
-        ))?;
-        let Some([n, min_ts, max_ts, loaded]) = row.first().map(|r| r.as_slice()) else {
-            return Ok(None);
-        };
-        let rows = n.as_i64().unwrap_or(0) as u64;
-        if rows == 0 {
-            return Ok(None);
-        }
-        Ok(Some(Staged {
-            rows,
-            min_ts: self.sql.timestamp(&min_ts.to_string()),
-            max_ts: self.sql.timestamp(&max_ts.to_string()),
-            max_loaded_at: self.sql.timestamp(&loaded.to_string()),
-        }))
+        let name = |what: &str| format!("{source}.{what}");
+        vec![
+            Step::execute(self.sql.create_temp_as(
+                &table,
+                &self.stage_select(source, &format!("r._loaded_at > {}", p(source, "mark"))),
+            )),
+            Step::Bind {
+                sql: format!("SELECT count(*), min(ts), max(ts), max(_loaded_at) FROM {table}"),
+                params: vec![
+                    (name("rows"), ParamType::Int),
+                    (name("min_ts"), ParamType::Timestamp),
+                    (name("max_ts"), ParamType::Timestamp),
+                    (name("max_loaded_at"), ParamType::Timestamp),
+                ],
+                staged: Some(source.to_owned()),
+            },
+        ]
     }
 
-    pub fn load_hub(
-        &self,
-        s: &mut dyn SqlSession,
-        hub: &crate::model::Hub,
-    ) -> Result<usize, SqlError> {
+    pub fn load_hub(&self, hub: &crate::model::Hub) -> Step {
         let table = self.sql.table("vault", &hub.name);
-        self.sql.insert_by_name(s, &table, &format!(
-            "SELECT * FROM ({c}) c \
-             WHERE NOT EXISTS (SELECT 1 FROM {table} h WHERE h.{key} = c.{key}) \
-             QUALIFY row_number() OVER (PARTITION BY c.{key} ORDER BY c.load_date, c.record_source) = 1",
-            c = self.hub_candidates(hub),
-            key = hub.key,
-        ))
+        Step::reported(
+            self.insert(
+                &hub.name,
+                &format!(
+                    "SELECT * FROM ({c}) c \
+                     WHERE NOT EXISTS (SELECT 1 FROM {table} h WHERE h.{key} = c.{key}) \
+                     QUALIFY row_number() OVER (PARTITION BY c.{key} ORDER BY c.load_date, c.record_source) = 1",
+                    c = self.hub_candidates(hub),
+                    key = hub.key,
+                ),
+            ),
+            format!("vault.{}", hub.name),
+        )
     }
 
-    pub fn load_link(
-        &self,
-        s: &mut dyn SqlSession,
-        link: &crate::model::Link,
-    ) -> Result<usize, SqlError> {
+    pub fn load_link(&self, link: &crate::model::Link) -> Step {
         let table = self.sql.table("vault", &link.name);
-        self.sql.insert_by_name(s, &table, &format!(
-            "SELECT * FROM ({c}) c \
-             WHERE c.{key} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} l WHERE l.{key} = c.{key}) \
-             QUALIFY row_number() OVER (PARTITION BY c.{key} ORDER BY c.load_date, c.record_source) = 1",
-            c = self.link_candidates(link),
-            key = link.key,
-        ))
+        Step::reported(
+            self.insert(
+                &link.name,
+                &format!(
+                    "SELECT * FROM ({c}) c \
+                     WHERE c.{key} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} l WHERE l.{key} = c.{key}) \
+                     QUALIFY row_number() OVER (PARTITION BY c.{key} ORDER BY c.load_date, c.record_source) = 1",
+                    c = self.link_candidates(link),
+                    key = link.key,
+                ),
+            ),
+            format!("vault.{}", link.name),
+        )
     }
 
     /// New events of a transactional link, into `new_<name>` (kept for the marts), then the link itself.
     /// The anti-join reads only the link's rows in the staged event-time range: duplicates share the event's ts.
-    pub fn load_transactional(
-        &self,
-        s: &mut dyn SqlSession,
-        t: &crate::model::TransactionalLink,
-        staged: &Staged,
-    ) -> Result<usize, SqlError> {
+    pub fn load_transactional(&self, t: &crate::model::TransactionalLink) -> Vec<Step> {
         let table = self.sql.table("vault", &t.name);
         let new = self.new_table(&t.name);
-        s.execute(&self.sql.create_temp_as(
-            &new,
-            &format!(
-                "SELECT * FROM ({c}) c WHERE NOT EXISTS (SELECT 1 FROM {table} n \
-                 WHERE n.{key} = c.{key} AND n.ts BETWEEN {lo} AND {hi}) \
-                 QUALIFY row_number() OVER (PARTITION BY c.{key} ORDER BY c.load_date, c._topic, c._partition, c._offset) = 1",
-                c = self.transactional_candidates(t),
-                key = t.key,
-                lo = staged.min_ts,
-                hi = staged.max_ts,
+        vec![
+            Step::execute(self.sql.create_temp_as(
+                &new,
+                &format!(
+                    "SELECT * FROM ({c}) c WHERE NOT EXISTS (SELECT 1 FROM {table} n \
+                     WHERE n.{key} = c.{key} AND n.ts BETWEEN {lo} AND {hi}) \
+                     QUALIFY row_number() OVER (PARTITION BY c.{key} ORDER BY c.load_date, c._topic, c._partition, c._offset) = 1",
+                    c = self.transactional_candidates(t),
+                    key = t.key,
+                    lo = p(&t.source, "min_ts"),
+                    hi = p(&t.source, "max_ts"),
+                ),
+            )),
+            Step::reported(
+                self.insert(&t.name, &format!("SELECT * FROM {new}")),
+                format!("vault.{}", t.name),
             ),
-        ))?;
-        self.sql
-            .insert_by_name(s, &table, &format!("SELECT * FROM {new}"))
+        ]
     }
 
     /// The temp table holding what this run added to a vault table.
@@ -371,15 +293,9 @@ impl Core<'_> {
     /// before it. When observations arrive late (older than a key's newest stored change point), the key's
     /// older raw observations since then are replayed too, so that a late change inside an interval is
     /// followed by the value the later observations showed (A→late B→A). "Late" is judged against the
-    /// newest event time of earlier runs (`event_marks`), per source: unchanged observations are not stored,
-    /// so a key's own newest observation is not known without reading raw.
-    pub fn load_satellite(
-        &self,
-        s: &mut dyn SqlSession,
-        sat: &Satellite,
-        marks: &BTreeMap<String, String>,
-        event_marks: &BTreeMap<String, String>,
-    ) -> Result<usize, SqlError> {
+    /// newest event time of earlier runs (`{{source.event_mark}}`), per source: unchanged observations are
+    /// not stored, so a key's own newest observation is not known without reading raw.
+    pub fn load_satellite(&self, sat: &Satellite) -> Vec<Step> {
         let sql = &self.sql;
         let table = sql.table("vault", &sat.name);
         let parent = self.model.hub(&sat.parent).map_or("", |h| h.key.as_str());
@@ -387,32 +303,31 @@ impl Core<'_> {
         let payload = sat.payload.join(", ");
         let obs = sql.temp_table(&format!("obs_{}", sat.name));
         let unhashed = sql.temp_table(&format!("unhashed_{}", sat.name));
-        s.execute(&sql.create_temp_as(
+        let mut steps = vec![Step::execute(sql.create_temp_as(
             &unhashed,
             &self.satellite_observations_unhashed(sat, &|src| self.stage_table(src)),
-        ))?;
+        ))];
         // The newest event time earlier runs saw in this satellite's sources: observations older than it
-        // are late.
+        // are late. Before any run, every mark is the beginning of time, and nothing is late.
         let watermark = {
-            let marks: Vec<&str> = sat
+            let marks: Vec<String> = sat
                 .feeds()
                 .iter()
-                .filter_map(|f| event_marks.get(f.source).map(String::as_str))
+                .map(|f| p(f.source, "event_mark"))
                 .collect();
-            (!marks.is_empty()).then(|| format!("GREATEST({})", marks.join(", ")))
+            format!("GREATEST({})", marks.join(", "))
         };
         // A key whose staged observations all carry one payload, none of them late, can only change at its
         // first observation: keep just that one. Most keys are like this.
-        let not_late = watermark.clone().unwrap_or_else(|| sql.beginning_of_time());
         let steady = sql.temp_table(&format!("steady_{}", sat.name));
-        s.execute(&sql.create_temp_as(
+        steps.push(Step::execute(sql.create_temp_as(
             &steady,
             &format!(
                 "SELECT hk FROM (SELECT hk, {payload}, MIN(effective_from) AS first_seen FROM {unhashed} GROUP BY hk, {payload}) p \
-                 GROUP BY hk HAVING COUNT(*) = 1 AND MIN(first_seen) >= {not_late}"
+                 GROUP BY hk HAVING COUNT(*) = 1 AND MIN(first_seen) >= {watermark}"
             ),
-        ))?;
-        s.execute(&sql.create_temp_as(
+        )));
+        steps.push(Step::execute(sql.create_temp_as(
             &obs,
             &format!(
                 "SELECT *, {hd} AS hashdiff FROM (
@@ -420,55 +335,70 @@ impl Core<'_> {
                    UNION ALL
                    SELECT * FROM (SELECT * FROM {unhashed} WHERE hk IN (SELECT hk FROM {steady})
                                   QUALIFY row_number() OVER (PARTITION BY hk ORDER BY effective_from, priority) = 1) f) o
-                 WHERE TRUE
-                 QUALIFY row_number() OVER (PARTITION BY hk, effective_from, hashdiff ORDER BY load_date, priority) = 1",
+                 {qualify}",
                 hd = sql.hashdiff(&sat.payload.iter().map(String::as_str).collect::<Vec<_>>()),
+                qualify = sql.qualify(
+                    "row_number() OVER (PARTITION BY hk, effective_from, hashdiff ORDER BY load_date, priority) = 1"
+                ),
             ),
-        ))?;
-        let stored = format!(
-            "SELECT {parent} AS hk, hashdiff, {payload}, {from_col} AS effective_from, {AUDIT}, -1 AS priority \
-             FROM {table} WHERE {parent} IN (SELECT hk FROM {obs}) \
-             QUALIFY row_number() OVER (PARTITION BY {parent}, {from_col} ORDER BY load_date DESC) = 1"
-        );
+        )));
         let stored_table = sql.temp_table(&format!("stored_{}", sat.name));
-        s.execute(&sql.create_temp_as(&stored_table, &stored))?;
-        if let Some(watermark) = watermark {
-            let late_keys = sql.temp_table(&format!("late_{}", sat.name));
-            s.execute(&sql.create_temp_as(
-                &late_keys,
-                &format!("SELECT hk, MIN(effective_from) AS since FROM {obs} WHERE effective_from < {watermark} GROUP BY hk"),
-            ))?;
-            let late_since = crate::first_value(s, &format!("SELECT MIN(since) FROM {late_keys}"))?;
-            if let Some(since) = late_since {
-                let since = sql.timestamp(&since);
-                let raw_of = |src: &str| {
-                    let mark = marks
-                        .get(src)
-                        .cloned()
-                        .unwrap_or_else(|| sql.beginning_of_time());
-                    format!(
-                        "(SELECT * FROM ({}) x WHERE {parent} IN (SELECT hk FROM {late_keys}))",
-                        self.stage_select(
-                            src,
-                            &format!("r._loaded_at <= {mark} AND r.ts >= {since}")
-                        )
-                    )
-                };
-                let replay = self.satellite_observations(sat, &|src| raw_of(src));
-                sql.insert_by_name(
-                    s,
-                    &obs,
+        steps.push(Step::execute(sql.create_temp_as(
+            &stored_table,
+            &format!(
+                "SELECT {parent} AS hk, hashdiff, {payload}, {from_col} AS effective_from, {AUDIT}, -1 AS priority \
+                 FROM {table} WHERE {parent} IN (SELECT hk FROM {obs}) \
+                 QUALIFY row_number() OVER (PARTITION BY {parent}, {from_col} ORDER BY load_date DESC) = 1"
+            ),
+        )));
+        let late_keys = sql.temp_table(&format!("late_{}", sat.name));
+        steps.push(Step::execute(sql.create_temp_as(
+            &late_keys,
+            &format!("SELECT hk, MIN(effective_from) AS since FROM {obs} WHERE effective_from < {watermark} GROUP BY hk"),
+        )));
+        let late_since = format!("{}.late_since", sat.name);
+        steps.push(Step::bind(
+            format!("SELECT MIN(since) FROM {late_keys}"),
+            &[(&late_since, ParamType::Timestamp)],
+        ));
+        let raw_of = |src: &str| {
+            format!(
+                "(SELECT * FROM ({}) x WHERE {parent} IN (SELECT hk FROM {late_keys}))",
+                self.stage_select(
+                    src,
                     &format!(
-                        "SELECT o.* FROM ({replay}) o JOIN {late_keys} l ON l.hk = o.hk \
-                         WHERE o.effective_from >= l.since"
-                    ),
-                )?;
-            }
-        }
+                        "r._loaded_at <= {} AND r.ts >= {}",
+                        p(src, "mark"),
+                        param(&late_since)
+                    )
+                )
+            )
+        };
+        let replay = self.satellite_observations(sat, &|src| raw_of(src));
+        let mut obs_columns = vec!["hk"];
+        obs_columns.extend(sat.payload.iter().map(String::as_str));
+        obs_columns.extend([
+            "effective_from",
+            "load_date",
+            "record_source",
+            "priority",
+            "hashdiff",
+        ]);
+        steps.push(Step::when(
+            &late_since,
+            vec![Step::execute(sql.insert_by_name(
+                &obs,
+                &obs_columns,
+                &format!(
+                    "SELECT o.* FROM ({replay}) o JOIN {late_keys} l ON l.hk = o.hk \
+                     WHERE o.effective_from >= l.since"
+                ),
+            ))],
+        ));
         let new = self.new_table(&sat.name);
         let cols = format!("hk, hashdiff, {payload}, effective_from, {AUDIT}, priority");
         let rest = sql.star_except(&["is_new", "previous", "priority"]);
-        s.execute(&sql.create_temp_as(
+        steps.push(Step::execute(sql.create_temp_as(
             &new,
             &format!(
                 "WITH timeline AS (
@@ -479,18 +409,22 @@ impl Core<'_> {
                    AND NOT EXISTS (SELECT 1 FROM {stored_table} x WHERE x.hk = t.hk AND x.effective_from = t.effective_from AND x.hashdiff = t.hashdiff)
                  QUALIFY row_number() OVER (PARTITION BY hk, effective_from, hashdiff ORDER BY load_date) = 1"
             ),
-        ))?;
+        )));
+        let report = format!("vault.{}", sat.name);
         if !sat.effectivity {
-            return sql.insert_by_name(
-                s,
-                &table,
-                &format!(
-                    "SELECT hk AS {parent}, hashdiff, {payload}, effective_from, {AUDIT} FROM {new}"
+            steps.push(Step::reported(
+                self.insert(
+                    &sat.name,
+                    &format!(
+                        "SELECT hk AS {parent}, hashdiff, {payload}, effective_from, {AUDIT} FROM {new}"
+                    ),
                 ),
-            );
+                report,
+            ));
+            return steps;
         }
         // Effectivity: new intervals, plus a new version of every stored interval whose end moved.
-        sql.insert_by_name(s, &table, &format!(
+        steps.push(Step::reported(self.insert(&sat.name, &format!(
             "WITH current AS (
                SELECT {parent} AS hk, hashdiff, {payload}, valid_from, valid_to, {AUDIT}, 0 AS is_new FROM {table}
                WHERE {parent} IN (SELECT hk FROM {new})
@@ -506,6 +440,7 @@ impl Core<'_> {
                     CASE WHEN is_new = 1 THEN load_date ELSE run_load_date END AS load_date, record_source
              FROM timeline WHERE is_new = 1 OR valid_to <> new_valid_to",
             end = sql.end_of_time(),
-        ))
+        )), report));
+        steps
     }
 }

@@ -6,12 +6,16 @@
 //! commits all of it in one transaction: a crash midway leaves the previous state intact, and a second run
 //! with no new data changes nothing.
 
+mod catalog;
 mod check;
 mod core;
 mod dialect;
+mod execute;
 mod marts;
 pub mod metrics;
+mod migrations;
 pub mod model;
+pub mod plan;
 mod report;
 
 use std::collections::BTreeMap;
@@ -19,10 +23,12 @@ use std::time::{Duration, Instant};
 
 use playlog_sql::{SqlError, SqlSession, Transact, Value, autocommit, transaction};
 
+pub use catalog::Catalog;
 pub use check::CheckResult;
-pub use dialect::Sql;
+pub use dialect::{Dialect, Sql};
 pub use metrics::VaultMetrics;
 pub use model::{DEFAULT_MODEL, Model, ModelError};
+pub use plan::Step;
 pub use report::{Section, render};
 
 /// What one run did.
@@ -50,95 +56,140 @@ impl RunReport {
     }
 }
 
-/// Runs the vault once: new raw rows into the core and the marts, in one transaction.
-pub fn run(warehouse: &mut dyn Transact, model: &Model) -> Result<RunReport, SqlError> {
-    let started = Instant::now();
-    let sql = Sql::for_warehouse(warehouse);
+/// The plan of one run, for a model over a catalog in one dialect: pure, no warehouse. The run stages the
+/// raw rows loaded since each source's mark, loads hubs, links, transactional links and satellites from
+/// them, brings the marts up to date and records the new marks; with nothing staged it ends after
+/// staging.
+pub fn plan(model: &Model, catalog: &Catalog, sql: &Sql) -> Vec<Step> {
+    use plan::{ELAPSED_SECONDS, ParamType, param};
     let core = core::Core {
         model,
+        catalog,
         sql: sql.clone(),
     };
     let marts = marts::Marts { sql: sql.clone() };
-    let sql = &sql;
-    // DDL first, outside the run's transaction: BigQuery allows no DDL inside one. Every statement is
-    // idempotent, so a crash between the two leaves nothing to undo.
-    autocommit(warehouse, |session| {
-        let s = &mut Timed(session);
-        for setting in sql.session_settings() {
-            s.execute(setting)?;
-        }
-        core.create_tables(s)?;
-        marts.create_tables(s)
-    })?;
-    let mut report = transaction(warehouse, |session| {
-        let s = &mut Timed(session);
-        let mut report = RunReport::default();
-        let previous = s.query(&format!(
-            "SELECT source, MAX(loaded_through), MAX(max_ts) FROM {} GROUP BY source",
-            sql.table("vault", "_runs")
-        ))?;
-        let mut marks = BTreeMap::new();
-        let mut event_marks = BTreeMap::new();
-        for row in previous {
-            if let [Value::Text(source), Value::Text(loaded), Value::Text(ts)] = row.as_slice() {
-                marks.insert(source.clone(), sql.timestamp(loaded));
-                event_marks.insert(source.clone(), sql.timestamp(ts));
-            }
-        }
-        let mut staged = BTreeMap::new();
-        for source in model.sources.keys() {
-            let after = marks
-                .get(source)
-                .cloned()
-                .unwrap_or_else(|| sql.beginning_of_time());
-            if let Some(st) = core.stage(s, source, &after)? {
-                report.staged.insert(source.clone(), st.rows);
-                staged.insert(source.clone(), st);
-            }
-        }
-        if staged.is_empty() {
-            return Ok(report);
-        }
-        for hub in &model.hubs {
-            report
-                .changed
-                .push((format!("vault.{}", hub.name), core.load_hub(s, hub)?));
-        }
-        for link in &model.links {
-            report
-                .changed
-                .push((format!("vault.{}", link.name), core.load_link(s, link)?));
-        }
-        for t in &model.transactional_links {
-            let n = match staged.get(&t.source) {
-                Some(st) => core.load_transactional(s, t, st)?,
-                None => core.load_transactional(s, t, &core::Staged::nothing(sql))?,
-            };
-            report.changed.push((format!("vault.{}", t.name), n));
-        }
-        for sat in &model.satellites {
-            report.changed.push((
-                format!("vault.{}", sat.name),
-                core.load_satellite(s, sat, &marks, &event_marks)?,
+    let mut steps: Vec<Step> = sql
+        .session_settings()
+        .iter()
+        .map(|s| Step::execute(*s))
+        .collect();
+    // Every source's marks in one query: the newest load time and event time earlier runs staged.
+    let runs = sql.table("vault", "_runs");
+    let mut reads = Vec::new();
+    let mut params = Vec::new();
+    for source in model.sources.keys() {
+        for (column, what) in [("loaded_through", "mark"), ("max_ts", "event_mark")] {
+            reads.push(format!(
+                "(SELECT COALESCE(MAX({column}), {begin}) FROM {runs} WHERE source = {name})",
+                begin = sql.beginning_of_time(),
+                name = sql.string(source),
             ));
+            params.push((format!("{source}.{what}"), ParamType::Timestamp));
         }
-        report.changed.extend(marts.update(s)?);
-        let seconds = started.elapsed().as_secs_f64();
-        for (source, st) in &staged {
-            s.execute(&format!(
-                "INSERT INTO {} VALUES ({}, {}, {}, {}, {}, {seconds})",
-                sql.table("vault", "_runs"),
-                sql.now(),
-                sql.string(source),
-                st.max_loaded_at,
-                st.max_ts,
-                st.rows
-            ))?;
+    }
+    steps.push(Step::Bind {
+        sql: format!("SELECT {}", reads.join(", ")),
+        params,
+        staged: None,
+    });
+    for source in model.sources.keys() {
+        steps.extend(core.stage(source));
+    }
+    let counts: Vec<String> = model.sources.keys().map(|s| core::p(s, "rows")).collect();
+    steps.push(Step::bind(
+        format!("SELECT {}", counts.join(" + ")),
+        &[("staged_rows", ParamType::Int)],
+    ));
+    let mut load = Vec::new();
+    load.extend(model.hubs.iter().map(|h| core.load_hub(h)));
+    load.extend(model.links.iter().map(|l| core.load_link(l)));
+    for t in &model.transactional_links {
+        load.extend(core.load_transactional(t));
+    }
+    for sat in &model.satellites {
+        load.extend(core.load_satellite(sat));
+    }
+    load.extend(marts.update());
+    for source in model.sources.keys() {
+        load.push(Step::when(
+            &format!("{source}.rows"),
+            vec![Step::execute(format!(
+                "INSERT INTO {runs} (run_at, source, loaded_through, max_ts, {rows}, seconds) \
+                 VALUES ({now}, {name}, {through}, {max_ts}, {count}, {elapsed})",
+                rows = sql.quote("rows"),
+                now = sql.now(),
+                name = sql.string(source),
+                through = core::p(source, "max_loaded_at"),
+                max_ts = core::p(source, "max_ts"),
+                count = core::p(source, "rows"),
+                elapsed = param(ELAPSED_SECONDS),
+            ))],
+        ));
+    }
+    steps.push(Step::when("staged_rows", load));
+    steps
+}
+
+/// Every migration of a model's vault, printed for review: name, then statements (the tables, the marts,
+/// the run log, and the column steps a table made earlier would need).
+pub fn migration_plan(model: &Model, catalog: &Catalog, sql: &Sql) -> String {
+    let mut out = String::new();
+    for m in migrations::migrations(model, catalog, sql) {
+        out.push_str(&format!("-- {}\n", m.name));
+        for statement in &m.statements {
+            out.push_str(statement);
+            out.push_str(";\n");
         }
-        Ok(report)
+    }
+    out
+}
+
+/// Applies the vault's pending migrations (its tables, the marts, the run log); returns their names.
+/// `playlog migrate` runs this; so does every run, where it costs one read of the ledger.
+pub fn migrate(warehouse: &mut dyn Transact, model: &Model) -> Result<Vec<String>, SqlError> {
+    let sql = Sql::for_warehouse(warehouse);
+    let catalog = Catalog::for_model(model).map_err(|e| SqlError::Warehouse(e.to_string()))?;
+    let schemas = migrations::schemas(&sql);
+    if !schemas.is_empty() {
+        autocommit(warehouse, |s| {
+            for ddl in &schemas {
+                s.execute(ddl)?;
+            }
+            Ok(())
+        })?;
+    }
+    let all = migrations::migrations(model, &catalog, &sql);
+    let applied = playlog_sql::migrate::apply(
+        warehouse,
+        &migrations::ledger(&sql),
+        &all,
+        sql.transactional_ddl(),
+    )?;
+    for name in &applied {
+        tracing::info!(migration = name.as_str(), "vault migration applied");
+    }
+    Ok(applied)
+}
+
+/// Runs the vault once: new raw rows into the core and the marts, in one transaction (after applying
+/// any pending migration).
+pub fn run(warehouse: &mut dyn Transact, model: &Model) -> Result<RunReport, SqlError> {
+    let started = Instant::now();
+    migrate(warehouse, model)?;
+    let sql = Sql::for_warehouse(warehouse);
+    let catalog = Catalog::for_model(model).map_err(|e| SqlError::Warehouse(e.to_string()))?;
+    let steps = plan(model, &catalog, &sql);
+    let outcome = transaction(warehouse, |session| {
+        let s = &mut Timed(session);
+        let mut executor = execute::Executor::new(&sql, started);
+        executor.run(s, &steps)?;
+        Ok(executor.outcome)
     })?;
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    Ok(RunReport {
+        staged: outcome.staged,
+        changed: outcome.changed,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// The first column of a query's first row, as text; `None` for no row or NULL.
@@ -187,14 +238,15 @@ impl SqlSession for Timed<'_> {
     }
 }
 
-/// Whether a vault has been built in this warehouse (its first hub and the marts' top songs exist), so that
+/// Whether a vault has been built in this warehouse (every table of the model and the marts exists), so that
 /// `check` and `report` can say "run `playlog vault build` first" instead of a catalog error.
 pub fn is_built(warehouse: &mut dyn Transact, model: &Model) -> Result<bool, SqlError> {
     let sql = Sql::for_warehouse(warehouse);
-    let mut tables = vec![sql.table("marts", "top_songs_daily")];
-    if let Some(hub) = model.hubs.first() {
-        tables.push(sql.table("vault", &hub.name));
-    }
+    let catalog = Catalog::for_model(model).map_err(|e| SqlError::Warehouse(e.to_string()))?;
+    let tables: Vec<String> = migrations::tables(model, &catalog)
+        .iter()
+        .map(|t| sql.table(t.schema, &t.name))
+        .collect();
     for table in tables {
         match transaction(warehouse, |s| s.columns(&table)) {
             Ok(_) => {}

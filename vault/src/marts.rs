@@ -5,10 +5,12 @@
 //! - `sessions` merges each run's new events into the stored rows (min/max/sums are exact to combine).
 //! - the daily and hourly aggregates are rebuilt for the event dates this run touched, from rows read by
 //!   event-time range (so a run's cost follows the days it touched, not the history).
+//!
+//! Pure: the marts' tables and the steps that update them, no I/O.
 
-use playlog_sql::{SqlError, SqlSession, Value};
-
-use crate::dialect::{Layout, Partition, Sql};
+use crate::catalog::{PartitionBy, TableDef};
+use crate::dialect::{Sql, Type};
+use crate::plan::{ParamType, Step, param};
 
 pub(crate) struct Marts {
     pub sql: Sql,
@@ -53,7 +55,7 @@ impl Marts {
         )
     }
 
-    fn daily_user_activity_select(&self, dates: &DateRange) -> String {
+    fn daily_user_activity_select(&self, dates: &Dates) -> String {
         let sql = &self.sql;
         format!(
             "WITH pv AS (
@@ -78,7 +80,7 @@ impl Marts {
         )
     }
 
-    fn song_hourly_select(&self, dates: &DateRange) -> String {
+    fn song_hourly_select(&self, dates: &Dates) -> String {
         format!(
             "SELECT date, hour, song_hk, song, artist, COUNT(*) AS plays,
                     COUNT(DISTINCT CASE WHEN user_hk <> {ghost} THEN user_hk END) AS listeners,
@@ -91,7 +93,7 @@ impl Marts {
         )
     }
 
-    fn top_songs_select(&self, dates: &DateRange) -> String {
+    fn top_songs_select(&self, dates: &Dates) -> String {
         format!(
             "SELECT * FROM (
                SELECT date, row_number() OVER (PARTITION BY date ORDER BY plays DESC, song, artist) AS rank,
@@ -106,7 +108,7 @@ impl Marts {
         )
     }
 
-    fn level_changes_select(&self, dates: &DateRange) -> String {
+    fn level_changes_select(&self, dates: &Dates) -> String {
         let sql = &self.sql;
         format!(
             "SELECT date, SUM(upgrades) AS upgrades, SUM(downgrades) AS downgrades, SUM(cancellations) AS cancellations
@@ -164,58 +166,10 @@ impl Marts {
         )
     }
 
-    pub fn create_tables(&self, s: &mut dyn SqlSession) -> Result<(), SqlError> {
+    /// The steps that bring every mart up to date with this run's new vault rows (the `new_*` tables).
+    pub fn update(&self) -> Vec<Step> {
         let sql = &self.sql;
-        if let Some(ddl) = sql.create_schema("marts") {
-            s.execute(&ddl)?;
-        }
-        let none = DateRange::empty();
-        // Every mart is partitioned by event date in BigQuery: its rebuilds and readers go by date.
-        let by_date = |cluster| Layout {
-            partition: Some(Partition::Date("date")),
-            cluster,
-        };
-        for (mart, select, cluster) in [
-            ("listens", self.listens_select("FALSE"), Some("user_hk")),
-            ("sessions", self.sessions_shape(), Some("session_hk")),
-            (
-                "daily_user_activity",
-                self.daily_user_activity_select(&none),
-                Some("user_hk"),
-            ),
-            (
-                "song_hourly_metrics",
-                self.song_hourly_select(&none),
-                Some("song_hk"),
-            ),
-            ("top_songs_daily", self.top_songs_select(&none), None),
-            ("level_changes", self.level_changes_select(&none), None),
-        ] {
-            s.execute(&sql.create_table_like(&self.t(mart), &select, by_date(cluster)))?;
-        }
-        Ok(())
-    }
-
-    fn sessions_shape(&self) -> String {
-        // The merge reads the sessions table itself, so its first shape is spelled out.
-        let sql = &self.sql;
-        format!(
-            "SELECT se.session_hk, se.session_id, u.user_hk, u.user_id, {date} AS date, n.ts AS started_at, n.ts AS ended_at,
-                    {length} AS length_seconds, CAST(0 AS {int}) AS items, CAST(0 AS {int}) AS listens
-             FROM {pv} n JOIN {hub_session} se ON se.session_hk = n.session_hk JOIN {hub_user} u ON u.user_hk = n.user_hk",
-            date = sql.date_of("n.ts"),
-            length = sql.seconds_between("n.ts", "n.ts"),
-            int = sql.int_type(),
-            pv = self.v("nhl_page_view"),
-            hub_session = self.v("hub_session"),
-            hub_user = self.v("hub_user"),
-        )
-    }
-
-    /// Brings every mart up to date with this run's new vault rows (the `new_*` tables).
-    pub fn update(&self, s: &mut dyn SqlSession) -> Result<Vec<(String, usize)>, SqlError> {
-        let sql = &self.sql;
-        let mut changed = Vec::new();
+        let mut steps = Vec::new();
         // Users whose satellites changed: their plays since the change are rebuilt.
         let since = sql.temp_table("changed_users");
         let user_sats = ["sat_user_profile", "sat_user_location", "sat_user_level"];
@@ -223,81 +177,99 @@ impl Marts {
             .iter()
             .map(|t| format!("SELECT hk, effective_from FROM {}", self.added(t)))
             .collect();
-        s.execute(&sql.create_temp_as(
+        steps.push(Step::execute(sql.create_temp_as(
             &since,
             &format!(
                 "SELECT hk AS user_hk, MIN(effective_from) AS since FROM ({}) c GROUP BY hk",
                 union.join(" UNION ALL ")
             ),
-        ))?;
-        let rebuild_from = crate::first_value(s, &format!("SELECT MIN(since) FROM {since}"))?;
+        )));
+        steps.push(Step::bind(
+            format!("SELECT MIN(since) FROM {since}"),
+            &[("rebuild_from", ParamType::Timestamp)],
+        ));
         let listens = self.t("listens");
         let new_listens = self.added("nhl_listen");
         // The plays to (re)write: this run's new ones, and those of changed users since their change.
         let targets = sql.temp_table("listens_to_write");
-        let rebuilt = match &rebuild_from {
-            Some(from) => format!(
-                " UNION DISTINCT SELECT n.listen_hk, n.ts FROM {nhl} n JOIN {since} c ON c.user_hk = n.user_hk AND n.ts >= c.since \
-                 WHERE n.ts >= {from}",
-                nhl = self.v("nhl_listen"),
-                from = sql.timestamp(from),
-            ),
-            None => String::new(),
-        };
-        s.execute(&sql.create_temp_as(
-            &targets,
-            &format!("SELECT listen_hk, ts FROM {new_listens}{rebuilt}"),
-        ))?;
-        let range = s.query(&format!("SELECT MIN(ts), MAX(ts) FROM {targets}"))?;
-        let (lo, hi) = match range.first().map(Vec::as_slice) {
-            Some([Value::Text(lo), Value::Text(hi)]) => (sql.timestamp(lo), sql.timestamp(hi)),
-            _ => (sql.end_of_time(), sql.beginning_of_time()),
-        };
+        let new_only = format!("SELECT listen_hk, ts FROM {new_listens}");
+        steps.push(Step::When {
+            param: "rebuild_from".into(),
+            then: vec![Step::execute(sql.create_temp_as(
+                &targets,
+                &format!(
+                    "{new_only} UNION DISTINCT SELECT n.listen_hk, n.ts FROM {nhl} n JOIN {since} c ON c.user_hk = n.user_hk AND n.ts >= c.since \
+                     WHERE n.ts >= {from}",
+                    nhl = self.v("nhl_listen"),
+                    from = param("rebuild_from"),
+                ),
+            ))],
+            otherwise: vec![Step::execute(sql.create_temp_as(&targets, &new_only))],
+        });
+        steps.push(Step::bind(
+            format!("SELECT MIN(ts), MAX(ts) FROM {targets}"),
+            &[
+                ("targets_from", ParamType::Timestamp),
+                ("targets_to", ParamType::Timestamp),
+            ],
+        ));
         // The plays to write, as a condition on a table's columns (prefix: "" or an alias and a dot); the
         // range first, for pruning.
         let in_targets = |prefix: &str| {
             format!(
-                "{prefix}ts BETWEEN {lo} AND {hi} AND {prefix}listen_hk IN (SELECT listen_hk FROM {targets})"
+                "{prefix}ts BETWEEN {lo} AND {hi} AND {prefix}listen_hk IN (SELECT listen_hk FROM {targets})",
+                lo = param("targets_from"),
+                hi = param("targets_to"),
             )
         };
-        if rebuild_from.is_some() {
-            let deleted = s.execute(&format!("DELETE FROM {listens} WHERE {}", in_targets("")))?;
-            changed.push(("marts.listens (rebuilt)".to_owned(), deleted));
-        }
-        let inserted = sql.insert_by_name(s, &listens, &self.listens_select(&in_targets("n.")))?;
-        changed.push(("marts.listens".to_owned(), inserted));
+        steps.push(Step::when(
+            "rebuild_from",
+            vec![Step::reported(
+                format!("DELETE FROM {listens} WHERE {}", in_targets("")),
+                "marts.listens (rebuilt)",
+            )],
+        ));
+        steps.push(Step::reported(
+            self.insert("listens", &self.listens_select(&in_targets("n."))),
+            "marts.listens",
+        ));
 
         // Sessions: merge the new events in.
         let merged = sql.temp_table("merged_sessions");
-        s.execute(&sql.create_temp_as(&merged, &self.sessions_select()))?;
+        steps.push(Step::execute(
+            sql.create_temp_as(&merged, &self.sessions_select()),
+        ));
         let sessions = self.t("sessions");
-        s.execute(&format!(
+        steps.push(Step::execute(format!(
             "DELETE FROM {sessions} WHERE session_hk IN (SELECT session_hk FROM {merged})"
-        ))?;
-        changed.push((
-            "marts.sessions".to_owned(),
-            sql.insert_by_name(s, &sessions, &format!("SELECT * FROM {merged}"))?,
+        )));
+        steps.push(Step::reported(
+            self.insert("sessions", &format!("SELECT * FROM {merged}")),
+            "marts.sessions",
         ));
 
         // Dates touched by this run's new (or rebuilt) events.
-        let touched = s.query(&format!(
-            "SELECT DISTINCT d FROM (
-               SELECT {d_ts} AS d FROM {new_pv} UNION ALL SELECT {d_ts} FROM {targets} UNION ALL SELECT {d_ts} FROM {new_sc}) x
-             ORDER BY 1",
-            d_ts = sql.date_of("ts"),
-            new_pv = self.added("nhl_page_view"),
-            new_sc = self.added("nhl_status_change"),
-        ))?;
-        let dates = DateRange::of(
-            touched
-                .iter()
-                .filter_map(|r| r.first())
-                .map(Value::to_string)
-                .collect(),
-        );
-        if dates.is_empty() {
-            return Ok(changed);
-        }
+        let touched = sql.temp_table("touched_dates");
+        steps.push(Step::execute(sql.create_temp_as(
+            &touched,
+            &format!(
+                "SELECT DISTINCT d FROM (
+                   SELECT {d_ts} AS d FROM {new_pv} UNION ALL SELECT {d_ts} FROM {targets} UNION ALL SELECT {d_ts} FROM {new_sc}) x",
+                d_ts = sql.date_of("ts"),
+                new_pv = self.added("nhl_page_view"),
+                new_sc = self.added("nhl_status_change"),
+            ),
+        )));
+        steps.push(Step::bind(
+            format!("SELECT COUNT(*), MIN(d), MAX(d) FROM {touched}"),
+            &[
+                ("touched_days", ParamType::Int),
+                ("touched_first", ParamType::Date),
+                ("touched_last", ParamType::Date),
+            ],
+        ));
+        let dates = Dates { touched };
+        let mut rebuilds = Vec::new();
         for (mart, select) in [
             (
                 "daily_user_activity",
@@ -307,66 +279,177 @@ impl Marts {
             ("top_songs_daily", self.top_songs_select(&dates)),
             ("level_changes", self.level_changes_select(&dates)),
         ] {
-            let table = self.t(mart);
-            s.execute(&format!(
-                "DELETE FROM {table} WHERE {}",
-                dates.filter_dates(sql, "date")
-            ))?;
-            changed.push((
+            rebuilds.push(Step::execute(format!(
+                "DELETE FROM {} WHERE {}",
+                self.t(mart),
+                dates.filter_dates("date")
+            )));
+            rebuilds.push(Step::reported(
+                self.insert(mart, &select),
                 format!("marts.{mart}"),
-                sql.insert_by_name(s, &table, &select)?,
             ));
         }
-        Ok(changed)
+        steps.push(Step::when("touched_days", rebuilds));
+        steps
+    }
+
+    fn insert(&self, mart: &str, select: &str) -> String {
+        let def = mart_tables()
+            .into_iter()
+            .find(|t| t.name == mart)
+            .map(|t| {
+                t.column_names()
+                    .iter()
+                    .map(|c| (*c).to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let columns: Vec<&str> = def.iter().map(String::as_str).collect();
+        self.sql.insert_by_name(&self.t(mart), &columns, select)
     }
 }
 
-/// A set of event dates, with the event-time range around them (for pruning reads).
-pub(crate) struct DateRange {
-    dates: Vec<String>,
+/// Every mart, with typed columns. Partitioned by event date in BigQuery: rebuilds and readers go by
+/// date.
+pub(crate) fn mart_tables() -> Vec<TableDef> {
+    use Type::*;
+    let mart = |name: &str, cluster: Option<&str>, columns: &[(&str, Type)]| TableDef {
+        schema: "marts",
+        name: name.to_owned(),
+        columns: columns.iter().map(|(c, t)| ((*c).to_owned(), *t)).collect(),
+        partition: Some(PartitionBy::Date("date".into())),
+        cluster: cluster.map(str::to_owned),
+    };
+    vec![
+        mart(
+            "listens",
+            Some("user_hk"),
+            &[
+                ("listen_hk", Binary),
+                ("event_id", Text),
+                ("ts", Timestamp),
+                ("date", Date),
+                ("hour", Timestamp),
+                ("weekday", BigInt),
+                ("is_weekend", Bool),
+                ("user_hk", Binary),
+                ("user_id", BigInt),
+                ("first_name", Text),
+                ("last_name", Text),
+                ("gender", Text),
+                ("registration", Timestamp),
+                ("city", Text),
+                ("state", Text),
+                ("zip", Text),
+                ("lat", Double),
+                ("lon", Double),
+                ("level", Text),
+                ("auth", Text),
+                ("song_hk", Binary),
+                ("song", Text),
+                ("artist", Text),
+                ("duration", Double),
+                ("session_hk", Binary),
+                ("session_id", BigInt),
+                ("item_in_session", Int),
+            ],
+        ),
+        mart(
+            "sessions",
+            Some("session_hk"),
+            &[
+                ("session_hk", Binary),
+                ("session_id", BigInt),
+                ("user_hk", Binary),
+                ("user_id", BigInt),
+                ("date", Date),
+                ("started_at", Timestamp),
+                ("ended_at", Timestamp),
+                ("length_seconds", Double),
+                ("items", BigInt),
+                ("listens", BigInt),
+            ],
+        ),
+        mart(
+            "daily_user_activity",
+            Some("user_hk"),
+            &[
+                ("date", Date),
+                ("user_hk", Binary),
+                ("user_id", BigInt),
+                ("listens", BigInt),
+                ("sessions", BigInt),
+                ("page_views", BigInt),
+                ("minutes_played", Double),
+                ("level", Text),
+            ],
+        ),
+        mart(
+            "song_hourly_metrics",
+            Some("song_hk"),
+            &[
+                ("date", Date),
+                ("hour", Timestamp),
+                ("song_hk", Binary),
+                ("song", Text),
+                ("artist", Text),
+                ("plays", BigInt),
+                ("listeners", BigInt),
+                ("guest_plays", BigInt),
+                ("minutes_played", Double),
+            ],
+        ),
+        mart(
+            "top_songs_daily",
+            None,
+            &[
+                ("date", Date),
+                ("rank", BigInt),
+                ("song_hk", Binary),
+                ("song", Text),
+                ("artist", Text),
+                ("plays", BigInt),
+                ("listeners", BigInt),
+            ],
+        ),
+        mart(
+            "level_changes",
+            None,
+            &[
+                ("date", Date),
+                ("upgrades", BigInt),
+                ("downgrades", BigInt),
+                ("cancellations", BigInt),
+            ],
+        ),
+    ]
 }
 
-impl DateRange {
-    fn empty() -> DateRange {
-        DateRange { dates: Vec::new() }
-    }
+/// The event dates a run touched (a temp table of `d`), with their first and last day bound as
+/// `{{touched_first}}` and `{{touched_last}}` (for pruning reads).
+pub(crate) struct Dates {
+    touched: String,
+}
 
-    fn of(mut dates: Vec<String>) -> DateRange {
-        dates.sort();
-        dates.dedup();
-        DateRange { dates }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.dates.is_empty()
-    }
-
-    fn list(&self, sql: &Sql) -> String {
-        self.dates
-            .iter()
-            .map(|d| format!("DATE {}", sql.string(d)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
+impl Dates {
     /// Rows of these dates, by a timestamp column: a range first (prunes), then the exact dates.
     fn filter(&self, sql: &Sql, ts: &str) -> String {
-        let (Some(first), Some(last)) = (self.dates.first(), self.dates.last()) else {
-            return "FALSE".into();
-        };
+        let first = format!("CAST({} AS TIMESTAMP)", param("touched_first"));
+        let last = format!("CAST({} AS TIMESTAMP)", param("touched_last"));
         format!(
-            "{ts} >= {lo} AND {ts} < {hi} AND {date} IN ({list})",
-            lo = sql.timestamp(&format!("{first} 00:00:00")),
-            hi = sql.day_after(&format!("{last} 00:00:00")),
+            "{ts} >= {first} AND {ts} < {hi} AND {date} IN (SELECT d FROM {touched})",
+            hi = sql.day_after(&last),
             date = sql.date_of(ts),
-            list = self.list(sql),
+            touched = self.touched,
         )
     }
 
-    fn filter_dates(&self, sql: &Sql, date: &str) -> String {
-        if self.dates.is_empty() {
-            return "FALSE".into();
-        }
-        format!("{date} IN ({})", self.list(sql))
+    fn filter_dates(&self, date: &str) -> String {
+        format!(
+            "{date} BETWEEN {first} AND {last} AND {date} IN (SELECT d FROM {touched})",
+            first = param("touched_first"),
+            last = param("touched_last"),
+            touched = self.touched,
+        )
     }
 }

@@ -1,0 +1,141 @@
+//! BigQuery's GoogleSQL.
+
+use super::{Dialect, Layout, Partition, Type};
+
+#[derive(Debug)]
+pub struct BigQuery;
+
+impl Dialect for BigQuery {
+    fn session_settings(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn type_name(&self, t: Type) -> &'static str {
+        match t {
+            Type::Text => "STRING",
+            Type::Int | Type::BigInt => "INT64",
+            Type::Double => "FLOAT64",
+            Type::Bool => "BOOL",
+            Type::Timestamp => "TIMESTAMP",
+            Type::Date => "DATE",
+            Type::Binary => "BYTES",
+        }
+    }
+
+    fn md5_binary(&self, text: &str) -> String {
+        format!("MD5({text})")
+    }
+
+    fn binary_from_hex(&self, hex: &str) -> String {
+        format!("FROM_HEX('{hex}')")
+    }
+
+    fn now(&self) -> &'static str {
+        "CURRENT_TIMESTAMP()"
+    }
+
+    fn quote(&self, name: &str) -> String {
+        format!("`{name}`")
+    }
+
+    fn string(&self, text: &str) -> String {
+        format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
+
+    /// No `INSERT … BY NAME`: the columns are named on both sides.
+    fn insert_by_name(&self, table: &str, columns: &[&str], select: &str) -> String {
+        let columns: Vec<String> = columns.iter().map(|c| self.quote(c)).collect();
+        let columns = columns.join(", ");
+        format!("INSERT INTO {table} ({columns}) SELECT {columns} FROM ({select}) AS _rows")
+    }
+
+    fn star_except(&self, columns: &[&str]) -> String {
+        format!("* EXCEPT ({})", columns.join(", "))
+    }
+
+    fn plus_ms(&self, ts: &str, ms: i64) -> String {
+        format!("TIMESTAMP_ADD({ts}, INTERVAL {ms} MILLISECOND)")
+    }
+
+    fn plus_days(&self, ts: &str, days: i64) -> String {
+        format!("TIMESTAMP_ADD({ts}, INTERVAL {days} DAY)")
+    }
+
+    fn table(&self, prefix: &str, schema: &str, name: &str) -> String {
+        format!("`{prefix}{schema}.{name}`")
+    }
+
+    /// A session's temp tables are named bare.
+    fn temp_table(&self, name: &str) -> String {
+        format!("_playlog_{name}")
+    }
+
+    /// Datasets are made when the warehouse opens.
+    fn create_schema(&self, _schema: &str) -> Option<String> {
+        None
+    }
+
+    /// Partitioned by day and clustered, so that reads by date or key prune.
+    fn table_options(&self, layout: Layout<'_>) -> String {
+        let mut options = String::new();
+        match layout.partition {
+            Some(Partition::Date(c)) => options.push_str(&format!(" PARTITION BY {c}")),
+            Some(Partition::DayOf(c)) => options.push_str(&format!(" PARTITION BY DATE({c})")),
+            None => {}
+        }
+        if let Some(c) = layout.cluster {
+            options.push_str(&format!(" CLUSTER BY {c}"));
+        }
+        options
+    }
+
+    /// No ASOF JOIN: each right row's interval ends where the key's next row starts (LEAD), and the left
+    /// row joins the one interval holding its time. Rows with equal start times get empty intervals but the
+    /// last, so at most one row matches, as with ASOF.
+    fn asof_left_join(
+        &self,
+        right: &str,
+        alias: &str,
+        key: (&str, &str),
+        ts: (&str, &str),
+    ) -> String {
+        format!(
+            "LEFT JOIN (SELECT *, LEAD({t}) OVER (PARTITION BY {k} ORDER BY {t}, load_date) AS _asof_until FROM {right}) {alias} \
+             ON {alias}.{k} = {left_key} AND {alias}.{t} <= {left_ts} AND ({alias}._asof_until IS NULL OR {left_ts} < {alias}._asof_until)",
+            k = key.1,
+            left_key = key.0,
+            t = ts.1,
+            left_ts = ts.0,
+        )
+    }
+
+    fn arg_max(&self, value: &str, by: &str) -> String {
+        format!("MAX_BY({value}, {by})")
+    }
+
+    fn date_of(&self, ts: &str) -> String {
+        format!("DATE({ts})")
+    }
+
+    fn hour_of(&self, ts: &str) -> String {
+        format!("TIMESTAMP_TRUNC({ts}, HOUR)")
+    }
+
+    /// DAYOFWEEK is 1 = Sunday … 7 = Saturday.
+    fn iso_weekday(&self, ts: &str) -> String {
+        format!("(MOD(EXTRACT(DAYOFWEEK FROM {ts}) + 5, 7) + 1)")
+    }
+
+    fn seconds_between(&self, from: &str, to: &str) -> String {
+        format!("TIMESTAMP_DIFF({to}, {from}, MILLISECOND) / 1000.0")
+    }
+
+    /// BigQuery accepts QUALIFY only with a WHERE, GROUP BY or HAVING clause.
+    fn qualify_needs_where(&self) -> bool {
+        true
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        false
+    }
+}
