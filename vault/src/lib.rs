@@ -176,6 +176,7 @@ pub fn migrate(warehouse: &mut dyn Transact, model: &Model) -> Result<Vec<String
 pub fn run(warehouse: &mut dyn Transact, model: &Model) -> Result<RunReport, SqlError> {
     let started = Instant::now();
     migrate(warehouse, model)?;
+    let migrated = started.elapsed();
     let sql = Sql::for_warehouse(warehouse);
     let catalog = Catalog::for_model(model).map_err(|e| SqlError::Warehouse(e.to_string()))?;
     let steps = plan(model, &catalog, &sql);
@@ -183,8 +184,17 @@ pub fn run(warehouse: &mut dyn Transact, model: &Model) -> Result<RunReport, Sql
         let s = &mut Timed(session);
         let mut executor = execute::Executor::new(&sql, started);
         executor.run(s, &steps)?;
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "vault run's statements done; committing"
+        );
         Ok(executor.outcome)
     })?;
+    tracing::debug!(
+        migrate_ms = migrated.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "vault run committed"
+    );
     Ok(RunReport {
         staged: outcome.staged,
         changed: outcome.changed,

@@ -7,6 +7,9 @@
 //! - `vault/<table>/<column>` adds one column to a table made before the column existed (`ADD COLUMN IF
 //!   NOT EXISTS`): a satellite that gains a payload column keeps its history, and old rows read NULL there.
 //!
+//! On DuckDB, `vault/000-…` drops a vault made before the ledger existed (its hash keys were BLOB, now
+//! UHUGEINT), so that the next run rebuilds it from raw.
+//!
 //! Hand-written steps that are not additions (a type change, a backfill) would follow as `NNN-what`.
 
 use playlog_sql::migrate::{Ledger, Migration};
@@ -42,6 +45,16 @@ pub(crate) fn migrations(model: &Model, catalog: &Catalog, sql: &Sql) -> Vec<Mig
     tables.extend(catalog.vault_tables(model));
     tables.extend(crate::marts::mart_tables());
     let mut creates = Vec::new();
+    if sql.rebuild_vaults_without_ledger() {
+        let drops = tables
+            .iter()
+            .map(|t| format!("DROP TABLE IF EXISTS {}", sql.table(t.schema, &t.name)))
+            .collect();
+        creates.push(Migration::new(
+            "vault/000-rebuild-vaults-made-before-the-ledger",
+            drops,
+        ));
+    }
     let mut columns = Vec::new();
     for def in &tables {
         let name = format!("{}/{}", def.schema, def.name);
@@ -96,7 +109,7 @@ mod tests {
             "{:?}",
             fresh.iter().map(|m| &m.name).collect::<Vec<_>>()
         );
-        assert_eq!(fresh.len(), 1 + catalog.vault_tables(&model).len() + 6);
+        assert_eq!(fresh.len(), 2 + catalog.vault_tables(&model).len() + 6);
     }
 
     #[test]

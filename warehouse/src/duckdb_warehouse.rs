@@ -260,6 +260,9 @@ fn to_value(value: duckdb::types::ValueRef<'_>) -> Value {
         V::USmallInt(i) => Value::Int(i.into()),
         V::UInt(i) => Value::Int(i.into()),
         V::UBigInt(i) => Value::Int(i as i64),
+        // The vault's hash keys (its DuckDB dialect stores 16-byte MD5 digests as UHUGEINT, little-endian):
+        // read back as the digest's bytes, as BigQuery's BYTES are.
+        V::UHugeInt(u) => Value::Bytes(u.to_le_bytes().to_vec()),
         V::Float(f) => Value::Float(f.into()),
         V::Double(f) => Value::Float(f),
         V::Decimal(d) => Value::Text(d.to_string()),

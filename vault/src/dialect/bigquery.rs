@@ -89,28 +89,16 @@ impl Dialect for BigQuery {
         options
     }
 
-    /// No ASOF JOIN: each right row's interval ends where the key's next row starts (LEAD), and the left
-    /// row joins the one interval holding its time. Rows with equal start times get empty intervals but the
-    /// last, so at most one row matches, as with ASOF.
-    fn asof_left_join(
-        &self,
-        right: &str,
-        alias: &str,
-        key: (&str, &str),
-        ts: (&str, &str),
-    ) -> String {
-        format!(
-            "LEFT JOIN (SELECT *, LEAD({t}) OVER (PARTITION BY {k} ORDER BY {t}, load_date) AS _asof_until FROM {right}) {alias} \
-             ON {alias}.{k} = {left_key} AND {alias}.{t} <= {left_ts} AND ({alias}._asof_until IS NULL OR {left_ts} < {alias}._asof_until)",
-            k = key.1,
-            left_key = key.0,
-            t = ts.1,
-            left_ts = ts.0,
-        )
-    }
-
     fn arg_max(&self, value: &str, by: &str) -> String {
         format!("MAX_BY({value}, {by})")
+    }
+
+    fn first_row(&self, fields: &[&str], order_by: &[&str]) -> String {
+        format!(
+            "ARRAY_AGG(STRUCT({}) ORDER BY {} LIMIT 1)[OFFSET(0)]",
+            fields.join(", "),
+            order_by.join(", ")
+        )
     }
 
     fn date_of(&self, ts: &str) -> String {
@@ -133,6 +121,10 @@ impl Dialect for BigQuery {
     /// BigQuery accepts QUALIFY only with a WHERE, GROUP BY or HAVING clause.
     fn qualify_needs_where(&self) -> bool {
         true
+    }
+
+    fn rebuild_vaults_without_ledger(&self) -> bool {
+        false
     }
 
     fn transactional_ddl(&self) -> bool {

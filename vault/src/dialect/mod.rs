@@ -73,15 +73,35 @@ pub trait Dialect: std::fmt::Debug + Sync {
     /// Partitioning and clustering clauses after `CREATE TABLE t (…)`.
     fn table_options(&self, layout: Layout<'_>) -> String;
     /// `left` joined, per `key`, to the newest `right` row at or before `left_ts` (NULLs if none).
+    ///
+    /// By default an interval join: each right row's interval ends where the key's next row starts
+    /// (LEAD), and the left row joins the one interval holding its time, by a hash join on the key and a
+    /// range check. Rows with equal start times get empty intervals but the last, so at most one row
+    /// matches, as with an as-of join. DuckDB has `ASOF JOIN`, but on the marts' joins (447k plays against
+    /// a few thousand satellite rows) it sorts both sides: 1.38 s against 0.53 s for this form, with equal
+    /// results.
     fn asof_left_join(
         &self,
         right: &str,
         alias: &str,
         key: (&str, &str),
         ts: (&str, &str),
-    ) -> String;
+    ) -> String {
+        let end = format!("TIMESTAMP {}", self.string("9999-12-31 00:00:00"));
+        format!(
+            "LEFT JOIN (SELECT *, LEAD({t}, 1, {end}) OVER (PARTITION BY {k} ORDER BY {t}, load_date) AS _asof_until FROM {right}) {alias} \
+             ON {alias}.{k} = {left_key} AND {left_ts} >= {alias}.{t} AND {left_ts} < {alias}._asof_until",
+            k = key.1,
+            left_key = key.0,
+            t = ts.1,
+            left_ts = ts.0,
+        )
+    }
     /// `value` from the row with the greatest `by`.
     fn arg_max(&self, value: &str, by: &str) -> String;
+    /// An aggregate: the fields of the group's first row by `order_by`, as a struct whose fields are read
+    /// as `alias.field`.
+    fn first_row(&self, fields: &[&str], order_by: &[&str]) -> String;
     fn date_of(&self, ts: &str) -> String;
     fn hour_of(&self, ts: &str) -> String;
     /// ISO day of the week: 1 = Monday … 7 = Sunday.
@@ -89,6 +109,10 @@ pub trait Dialect: std::fmt::Debug + Sync {
     fn seconds_between(&self, from: &str, to: &str) -> String;
     /// Whether `QUALIFY` needs a `WHERE` (or `GROUP BY`, `HAVING`) clause in the same SELECT.
     fn qualify_needs_where(&self) -> bool;
+    /// Whether a vault made before the migration ledger existed is dropped and rebuilt from raw by the
+    /// first migration, because this dialect's vault tables have changed type since (the vault is derived
+    /// from raw deterministically, so nothing is lost; the next run rebuilds it).
+    fn rebuild_vaults_without_ledger(&self) -> bool;
     /// Whether DDL may run inside a transaction (so a migration commits with its ledger row).
     fn transactional_ddl(&self) -> bool;
 }
@@ -304,6 +328,10 @@ impl Sql {
         self.dialect.arg_max(value, by)
     }
 
+    pub fn first_row(&self, fields: &[&str], order_by: &[&str]) -> String {
+        self.dialect.first_row(fields, order_by)
+    }
+
     pub fn date_of(&self, ts: &str) -> String {
         self.dialect.date_of(ts)
     }
@@ -318,6 +346,10 @@ impl Sql {
 
     pub fn seconds_between(&self, from: &str, to: &str) -> String {
         self.dialect.seconds_between(from, to)
+    }
+
+    pub fn rebuild_vaults_without_ledger(&self) -> bool {
+        self.dialect.rebuild_vaults_without_ledger()
     }
 
     pub fn transactional_ddl(&self) -> bool {
