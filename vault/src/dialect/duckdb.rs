@@ -7,7 +7,9 @@ pub struct DuckDb;
 
 impl Dialect for DuckDb {
     fn session_settings(&self) -> &'static [&'static str] {
-        &[]
+        // Nothing the vault writes has a meaningful row order, and keeping insertion order serialises
+        // large inserts.
+        &["SET preserve_insertion_order = false"]
     }
 
     fn type_name(&self, t: Type) -> &'static str {
