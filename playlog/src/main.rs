@@ -4,6 +4,7 @@ mod consume;
 mod duration_arg;
 mod kafka_args;
 mod logging;
+mod migrate;
 mod produce;
 mod signals;
 mod time_arg;
@@ -38,6 +39,8 @@ enum Command {
     Check(Box<vault::CheckArgs>),
     /// Print a short report from the marts: top songs, daily active users, level changes, sessions.
     Report(vault::ReportArgs),
+    /// Bring the warehouse's schemas up to date: raw tables, vault, marts (each migration once).
+    Migrate(migrate::MigrateArgs),
 }
 
 fn main() {
@@ -49,6 +52,7 @@ fn main() {
         Command::Vault(args) => vault::run(args),
         Command::Check(args) => vault::check(*args),
         Command::Report(args) => vault::report(args),
+        Command::Migrate(args) => migrate::run(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -34,7 +34,7 @@ pub fn load_model(path: Option<&std::path::Path>) -> Result<Model> {
 }
 
 impl WarehouseArgs {
-    fn open(&self) -> Result<(Warehouse, Model)> {
+    pub fn open(&self) -> Result<(Warehouse, Model)> {
         let model = load_model(self.model.as_deref())?;
         let warehouse = self.location.open()?;
         Ok((warehouse, model))
@@ -54,6 +54,8 @@ impl WarehouseArgs {
   playlog vault build
   # Continuously, every minute (each run takes only the rows loaded since the last one):
   playlog vault run --every 60s --warehouse duckdb:playlog.duckdb
+  # The SQL a run executes, for review (no warehouse needed):
+  playlog vault plan --dialect bigquery
   # Then, with any DuckDB 1.5+ shell (scripts/duckdb in a checkout of Playlog):
   duckdb playlog.duckdb \"SELECT * FROM marts.top_songs_daily ORDER BY date DESC, rank LIMIT 10\"")]
 pub struct VaultArgs {
@@ -63,6 +65,18 @@ pub struct VaultArgs {
 
 #[derive(Debug, Subcommand)]
 enum VaultCommand {
+    /// Print the SQL a run executes, step by step, without a warehouse (review a model change here).
+    Plan {
+        /// The vault model (TOML); the one shipped in schemas/vault/model.toml by default.
+        #[arg(long, env = "PLAYLOG_VAULT_MODEL")]
+        model: Option<std::path::PathBuf>,
+        /// Whose SQL to print.
+        #[arg(long, value_enum, default_value = "duckdb")]
+        dialect: PlanDialect,
+        /// Print the migrations (tables, marts, run log) instead of a run.
+        #[arg(long)]
+        migrations: bool,
+    },
     /// Load the raw rows loaded since the last run into the vault and marts, once.
     Build {
         #[command(flatten)]
@@ -91,6 +105,38 @@ pub struct CheckArgs {
     /// Fail the freshness test if the newest raw load is older than this: 15m, 1h, 24h.
     #[arg(long, env = "PLAYLOG_CHECK_MAX_AGE", default_value = "1h", value_parser = crate::duration_arg::parse_duration)]
     max_age: Duration,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PlanDialect {
+    Duckdb,
+    Bigquery,
+}
+
+/// `playlog vault plan`: the run's SQL for a dialect, from the model alone.
+fn print_plan(
+    model: Option<&std::path::Path>,
+    dialect: PlanDialect,
+    migrations: bool,
+) -> Result<()> {
+    let model = load_model(model)?;
+    let catalog = playlog_vault::Catalog::for_model(&model)?;
+    let sql = match dialect {
+        PlanDialect::Duckdb => playlog_vault::Sql::new(playlog_warehouse::Dialect::DuckDb, ""),
+        PlanDialect::Bigquery => {
+            playlog_vault::Sql::new(playlog_warehouse::Dialect::BigQuery, "PROJECT.PREFIX_")
+        }
+    };
+    let text = if migrations {
+        playlog_vault::migration_plan(&model, &catalog, &sql)
+    } else {
+        playlog_vault::plan::render(&playlog_vault::plan(&model, &catalog, &sql))
+    };
+    // Piped into `head` or a pager that quits early: not an error.
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 pub fn print_report(report: &RunReport) {
@@ -134,6 +180,11 @@ pub fn run_scheduled(w: &mut Warehouse, model: &Model, metrics: &VaultMetrics) {
 
 pub fn run(args: VaultArgs) -> Result<()> {
     match args.command {
+        VaultCommand::Plan {
+            model,
+            dialect,
+            migrations,
+        } => print_plan(model.as_deref(), dialect, migrations),
         VaultCommand::Build { warehouse } => {
             let (mut w, model) = warehouse.open()?;
             let report = playlog_vault::run(&mut w, &model)?;

@@ -474,3 +474,81 @@ fn a_session_whose_plays_land_before_its_page_views_keeps_its_user() {
         ["5 1 1 2030-01-04 10:00:00"]
     );
 }
+
+#[test]
+fn a_vault_made_before_the_migration_ledger_is_rebuilt_from_raw_with_the_same_marts() {
+    let mut f = Fixture::new();
+    f.load(&[
+        ev("listen_events", "l1", "2030-01-01 10:00:00", Some(1)),
+        ev("page_view_events", "p1", "2030-01-01 10:00:00", Some(1)),
+        ev("listen_events", "l2", "2030-01-01 11:00:00", None),
+    ]);
+    f.run();
+    let expected = snapshot(&mut f);
+    let listens = f.texts("SELECT event_id, user_id, song FROM marts.listens ORDER BY event_id");
+    // What an earlier Playlog left: the same tables with BLOB hash keys, a run log, and no ledger.
+    f.warehouse
+        .transaction(|s| {
+            s.execute("DROP TABLE vault._schema_migrations")?;
+            s.execute("DROP TABLE vault.hub_user")?;
+            s.execute(
+                "CREATE TABLE vault.hub_user (user_hk BLOB, user_id BIGINT, load_date TIMESTAMP, record_source VARCHAR)",
+            )?;
+            s.execute("INSERT INTO vault.hub_user VALUES (unhex('00'), 1, TIMESTAMP '2030-01-01', 'old')")?;
+            Ok(())
+        })
+        .unwrap();
+    let report = f.run();
+    assert_eq!(
+        report.staged_rows(),
+        3,
+        "the rebuild stages all of raw again"
+    );
+    assert_eq!(snapshot(&mut f), expected);
+    assert_eq!(
+        f.texts("SELECT typeof(user_hk) FROM vault.hub_user LIMIT 1"),
+        ["UHUGEINT"]
+    );
+    assert_eq!(
+        f.texts("SELECT event_id, user_id, song FROM marts.listens ORDER BY event_id"),
+        listens
+    );
+    let results = playlog_vault::check(&mut f.warehouse, &f.model, Duration::from_secs(1 << 40))
+        .expect("checks run");
+    assert!(results.iter().all(|r| r.passed()), "{results:?}");
+}
+
+#[test]
+fn a_payload_column_added_to_the_model_is_migrated_without_a_rebuild() {
+    let mut f = Fixture::new();
+    f.load(&[ev("page_view_events", "p1", "2030-01-01 10:00:00", Some(1))]);
+    f.run();
+    let runs = f.count("vault._runs");
+    let changed =
+        DEFAULT_MODEL.replace("payload = [\"level\"]", "payload = [\"level\", \"gender\"]");
+    assert_ne!(changed, DEFAULT_MODEL);
+    f.model = Model::parse(&changed, "model.toml").unwrap();
+    let applied = playlog_vault::migrate(&mut f.warehouse, &f.model).unwrap();
+    assert_eq!(applied, ["vault/sat_user_level/gender"]);
+    // The old row reads NULL in the new column; nothing was dropped or rebuilt.
+    assert_eq!(
+        f.texts("SELECT level, gender FROM vault.sat_user_level"),
+        ["free NULL"]
+    );
+    assert_eq!(f.count("vault._runs"), runs);
+    f.load(&[ev("page_view_events", "p2", "2030-01-01 11:00:00", Some(1))]);
+    f.run();
+    assert_eq!(
+        f.texts(
+            "SELECT level, gender FROM vault.sat_user_level
+             QUALIFY row_number() OVER (PARTITION BY user_hk, valid_from ORDER BY load_date DESC) = 1 ORDER BY valid_from"
+        ),
+        ["free NULL", "free F"],
+        "the current timeline: the old interval, closed, and a new one where the hashdiff changed"
+    );
+    assert!(
+        playlog_vault::migrate(&mut f.warehouse, &f.model)
+            .unwrap()
+            .is_empty()
+    );
+}

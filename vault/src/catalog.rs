@@ -93,7 +93,53 @@ impl Catalog {
             }
             sources.insert(name.clone(), columns);
         }
-        Ok(Catalog { sources })
+        let catalog = Catalog { sources };
+        catalog
+            .check(model)
+            .map_err(|message| ModelError::Invalid {
+                origin: "model".into(),
+                message,
+            })?;
+        Ok(catalog)
+    }
+
+    /// Every column the model reads exists in the source it reads it from.
+    fn check(&self, model: &Model) -> Result<(), String> {
+        let has = |source: &str, column: &str, at: &str| {
+            let columns = &self.sources[source];
+            if columns.iter().any(|(c, _)| c == column) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{at}: source {source:?} has no column {column:?} (it has {})",
+                    columns
+                        .iter()
+                        .map(|(c, _)| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        };
+        for hub in &model.hubs {
+            for source in &hub.sources {
+                for bk in &hub.business_keys {
+                    has(source, bk, &format!("hub {}", hub.name))?;
+                }
+            }
+        }
+        for t in &model.transactional_links {
+            for p in &t.payload {
+                has(&t.source, p, &format!("transactional link {}", t.name))?;
+            }
+        }
+        for sat in &model.satellites {
+            for feed in sat.feeds() {
+                for (_, from) in &feed.columns {
+                    has(feed.source, from, &format!("satellite {}", sat.name))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A source column's type; text for a column the catalog does not know (an expression).
@@ -225,6 +271,20 @@ impl Catalog {
 mod tests {
     use super::*;
     use crate::DEFAULT_MODEL;
+
+    #[test]
+    fn a_payload_column_missing_from_a_source_is_named() {
+        let changed =
+            DEFAULT_MODEL.replace("payload = [\"level\"]", "payload = [\"level\", \"auth\"]");
+        let model = Model::parse(&changed, "model.toml").expect("model");
+        let err = Catalog::for_model(&model)
+            .expect_err("auth_events has no auth column")
+            .to_string();
+        assert!(
+            err.contains("satellite sat_user_level: source \"auth\" has no column \"auth\""),
+            "{err}"
+        );
+    }
 
     #[test]
     fn vault_tables_take_their_types_from_the_raw_catalog() {

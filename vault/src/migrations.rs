@@ -120,7 +120,7 @@ mod tests {
         let mut applied: Vec<String> = before.iter().map(|m| m.name.clone()).collect();
         applied.extend(before.iter().flat_map(|m| m.covers.clone()));
         let changed =
-            DEFAULT_MODEL.replace("payload = [\"level\"]", "payload = [\"level\", \"auth\"]");
+            DEFAULT_MODEL.replace("payload = [\"level\"]", "payload = [\"level\", \"gender\"]");
         assert_ne!(
             changed, DEFAULT_MODEL,
             "the shipped model changed: update this test"
@@ -134,9 +134,9 @@ mod tests {
         assert_eq!(
             todo,
             [(
-                "vault/sat_user_level/auth",
+                "vault/sat_user_level/gender",
                 &[
-                    "ALTER TABLE vault.sat_user_level ADD COLUMN IF NOT EXISTS \"auth\" VARCHAR"
+                    "ALTER TABLE vault.sat_user_level ADD COLUMN IF NOT EXISTS \"gender\" VARCHAR"
                         .to_owned()
                 ][..]
             )]
