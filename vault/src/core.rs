@@ -289,7 +289,7 @@ impl Core<'_> {
         let sql = &self.sql;
         let table = sql.table("vault", &t.name);
         let new = self.new_table(&t.name);
-        let candidates = sql.temp_table(&format!("candidates_{}", t.name));
+        let candidates = format!("({})", self.transactional_candidates(t));
         let repeated = sql.temp_table(&format!("repeated_{}", t.name));
         let key = &t.key;
         let not_stored = format!(
@@ -297,11 +297,12 @@ impl Core<'_> {
             lo = p(&t.source, "min_ts"),
             hi = p(&t.source, "max_ts"),
         );
+        // The candidates are read twice rather than kept: hashing an event id again costs less than
+        // copying every staged event once more.
         vec![
-            Step::execute(sql.create_temp_as(&candidates, &self.transactional_candidates(t))),
             Step::execute(sql.create_temp_as(
                 &repeated,
-                &format!("SELECT {key} FROM {candidates} GROUP BY {key} HAVING COUNT(*) > 1"),
+                &format!("SELECT {key} FROM {candidates} c GROUP BY {key} HAVING COUNT(*) > 1"),
             )),
             Step::execute(sql.create_temp_as(
                 &new,

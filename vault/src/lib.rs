@@ -73,14 +73,15 @@ pub fn plan(model: &Model, catalog: &Catalog, sql: &Sql) -> Vec<Step> {
         .iter()
         .map(|s| Step::execute(*s))
         .collect();
-    // Every source's marks in one query: the newest load time and event time earlier runs staged.
+    // Every source's marks in one scan of the run log: the newest load time and event time earlier runs
+    // staged.
     let runs = sql.table("vault", "_runs");
     let mut reads = Vec::new();
     let mut params = Vec::new();
     for source in model.sources.keys() {
         for (column, what) in [("loaded_through", "mark"), ("max_ts", "event_mark")] {
             reads.push(format!(
-                "(SELECT COALESCE(MAX({column}), {begin}) FROM {runs} WHERE source = {name})",
+                "COALESCE(MAX(CASE WHEN source = {name} THEN {column} END), {begin})",
                 begin = sql.beginning_of_time(),
                 name = sql.string(source),
             ));
@@ -88,7 +89,7 @@ pub fn plan(model: &Model, catalog: &Catalog, sql: &Sql) -> Vec<Step> {
         }
     }
     steps.push(Step::Bind {
-        sql: format!("SELECT {}", reads.join(", ")),
+        sql: format!("SELECT {} FROM {runs}", reads.join(", ")),
         params,
         staged: None,
     });
