@@ -64,16 +64,7 @@ pub fn transaction<T>(
     warehouse: &mut dyn Transact,
     work: impl FnOnce(&mut dyn SqlSession) -> Result<T, SqlError>,
 ) -> Result<T, SqlError> {
-    let mut work = Some(work);
-    let mut out = None;
-    warehouse.transact(&mut |s| {
-        let work = work
-            .take()
-            .ok_or_else(|| SqlError::Warehouse("a transaction ran its work twice".into()))?;
-        out = Some(work(s)?);
-        Ok(())
-    })?;
-    out.ok_or_else(|| SqlError::Warehouse("a transaction committed without its work".into()))
+    with_result(work, |w| warehouse.transact(w))
 }
 
 /// [`Transact::autocommit_each`] with a result.
@@ -81,14 +72,24 @@ pub fn autocommit<T>(
     warehouse: &mut dyn Transact,
     work: impl FnOnce(&mut dyn SqlSession) -> Result<T, SqlError>,
 ) -> Result<T, SqlError> {
+    with_result(work, |w| warehouse.autocommit_each(w))
+}
+
+/// Runs a one-shot `work` through a runner that takes a reusable callback, and returns what it made.
+fn with_result<T>(
+    work: impl FnOnce(&mut dyn SqlSession) -> Result<T, SqlError>,
+    runner: impl FnOnce(
+        &mut dyn FnMut(&mut dyn SqlSession) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError>,
+) -> Result<T, SqlError> {
     let mut work = Some(work);
     let mut out = None;
-    warehouse.autocommit_each(&mut |s| {
-        let work = work
-            .take()
-            .ok_or_else(|| SqlError::Warehouse("an autocommit block ran its work twice".into()))?;
+    runner(&mut |s| {
+        let work = work.take().ok_or_else(|| {
+            SqlError::Warehouse("a warehouse ran one transaction's work twice".into())
+        })?;
         out = Some(work(s)?);
         Ok(())
     })?;
-    out.ok_or_else(|| SqlError::Warehouse("an autocommit block ended without its work".into()))
+    out.ok_or_else(|| SqlError::Warehouse("a warehouse committed without running the work".into()))
 }

@@ -246,36 +246,26 @@ impl Core<'_> {
     }
 
     pub fn load_hub(&self, hub: &crate::model::Hub) -> Step {
-        let table = self.sql.table("vault", &hub.name);
-        Step::reported(
-            self.insert(
-                &hub.name,
-                &format!(
-                    "SELECT * FROM ({c}) c \
-                     WHERE NOT EXISTS (SELECT 1 FROM {table} h WHERE h.{key} = c.{key}) \
-                     QUALIFY row_number() OVER (PARTITION BY c.{key} ORDER BY c.load_date, c.record_source) = 1",
-                    c = self.hub_candidates(hub),
-                    key = hub.key,
-                ),
-            ),
-            format!("vault.{}", hub.name),
-        )
+        self.load_keyed(&hub.name, &hub.key, &self.hub_candidates(hub))
     }
 
     pub fn load_link(&self, link: &crate::model::Link) -> Step {
-        let table = self.sql.table("vault", &link.name);
+        self.load_keyed(&link.name, &link.key, &self.link_candidates(link))
+    }
+
+    /// Inserts the candidates whose key the table does not hold yet, the earliest of each key.
+    fn load_keyed(&self, name: &str, key: &str, candidates: &str) -> Step {
+        let table = self.sql.table("vault", name);
         Step::reported(
             self.insert(
-                &link.name,
+                name,
                 &format!(
-                    "SELECT * FROM ({c}) c \
-                     WHERE NOT EXISTS (SELECT 1 FROM {table} l WHERE l.{key} = c.{key}) \
+                    "SELECT * FROM ({candidates}) c \
+                     WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = c.{key}) \
                      QUALIFY row_number() OVER (PARTITION BY c.{key} ORDER BY c.load_date, c.record_source) = 1",
-                    c = self.link_candidates(link),
-                    key = link.key,
                 ),
             ),
-            format!("vault.{}", link.name),
+            format!("vault.{name}"),
         )
     }
 
