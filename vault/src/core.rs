@@ -342,14 +342,17 @@ impl Core<'_> {
         };
         // Each key's distinct payloads, with the first observation of each (by event time, then feed).
         let groups = sql.temp_table(&format!("payloads_{}", sat.name));
-        let first = sql.first_row(
-            &["effective_from", "load_date", "record_source", "priority"],
-            &["effective_from", "priority"],
+        let order = ["effective_from", "priority"];
+        let first = format!(
+            "MIN(effective_from) AS first_from, {} AS first_load, {} AS first_source, {} AS first_priority",
+            sql.first_value("load_date", &order),
+            sql.first_value("record_source", &order),
+            sql.first_value("priority", &order),
         );
         let mut steps = vec![Step::execute(sql.create_temp_as(
             &groups,
             &format!(
-                "SELECT hk, {payload}, {first} AS f FROM ({observations}) o GROUP BY hk, {payload}"
+                "SELECT hk, {payload}, {first} FROM ({observations}) o GROUP BY hk, {payload}"
             ),
         ))];
         // A key whose staged observations all carry one payload, none of them late, can only change at its
@@ -359,7 +362,7 @@ impl Core<'_> {
         steps.push(Step::execute(sql.create_temp_as(
             &steady,
             &format!(
-                "SELECT hk FROM {groups} g GROUP BY hk HAVING COUNT(*) = 1 AND MIN(g.f.effective_from) >= {watermark}"
+                "SELECT hk FROM {groups} g GROUP BY hk HAVING COUNT(*) = 1 AND MIN(g.first_from) >= {watermark}"
             ),
         )));
         steps.push(Step::execute(sql.create_temp_as(
@@ -368,7 +371,7 @@ impl Core<'_> {
                 "SELECT *, {hd} AS hashdiff FROM (
                    SELECT * FROM ({observations}) n WHERE hk NOT IN (SELECT hk FROM {steady})
                    UNION ALL
-                   SELECT g.hk, {steady_payload}, g.f.effective_from, g.f.load_date, g.f.record_source, g.f.priority
+                   SELECT g.hk, {steady_payload}, g.first_from, g.first_load, g.first_source, g.first_priority
                    FROM {groups} g WHERE g.hk IN (SELECT hk FROM {steady})) o
                  {qualify}",
                 hd = sql.hashdiff(&sat.payload.iter().map(String::as_str).collect::<Vec<_>>()),

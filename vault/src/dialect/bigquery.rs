@@ -93,10 +93,9 @@ impl Dialect for BigQuery {
         format!("MAX_BY({value}, {by})")
     }
 
-    fn first_row(&self, fields: &[&str], order_by: &[&str]) -> String {
+    fn first_value(&self, value: &str, order_by: &[&str]) -> String {
         format!(
-            "ARRAY_AGG(STRUCT({}) ORDER BY {} LIMIT 1)[OFFSET(0)]",
-            fields.join(", "),
+            "ARRAY_AGG({value} ORDER BY {} LIMIT 1)[OFFSET(0)]",
             order_by.join(", ")
         )
     }

@@ -93,13 +93,11 @@ impl Dialect for DuckDb {
         format!("arg_max({value}, {by})")
     }
 
-    /// `arg_min` over structs: a hash aggregate, where a window would sort every row.
-    fn first_row(&self, fields: &[&str], order_by: &[&str]) -> String {
-        let pack = |cs: &[&str]| {
-            let cs: Vec<String> = cs.iter().map(|c| format!("'{c}': {c}")).collect();
-            format!("{{{}}}", cs.join(", "))
-        };
-        format!("arg_min({}, {})", pack(fields), pack(order_by))
+    /// `arg_min` by a struct of the ordering columns: a hash aggregate, where a window would sort every
+    /// row.
+    fn first_value(&self, value: &str, order_by: &[&str]) -> String {
+        let by: Vec<String> = order_by.iter().map(|c| format!("'{c}': {c}")).collect();
+        format!("arg_min({value}, {{{}}})", by.join(", "))
     }
 
     fn date_of(&self, ts: &str) -> String {

@@ -99,9 +99,9 @@ pub trait Dialect: std::fmt::Debug + Sync {
     }
     /// `value` from the row with the greatest `by`.
     fn arg_max(&self, value: &str, by: &str) -> String;
-    /// An aggregate: the fields of the group's first row by `order_by`, as a struct whose fields are read
-    /// as `alias.field`.
-    fn first_row(&self, fields: &[&str], order_by: &[&str]) -> String;
+    /// An aggregate: `value` from the group's first row by `order_by` (a scalar, so that the result can be
+    /// kept in any table).
+    fn first_value(&self, value: &str, order_by: &[&str]) -> String;
     fn date_of(&self, ts: &str) -> String;
     fn hour_of(&self, ts: &str) -> String;
     /// ISO day of the week: 1 = Monday … 7 = Sunday.
@@ -328,8 +328,8 @@ impl Sql {
         self.dialect.arg_max(value, by)
     }
 
-    pub fn first_row(&self, fields: &[&str], order_by: &[&str]) -> String {
-        self.dialect.first_row(fields, order_by)
+    pub fn first_value(&self, value: &str, order_by: &[&str]) -> String {
+        self.dialect.first_value(value, order_by)
     }
 
     pub fn date_of(&self, ts: &str) -> String {

@@ -21,13 +21,21 @@ use crate::sql::{Rows, SqlError, SqlSession, Value, timestamp_text};
 use crate::{Committed, OffsetAdvance, PartitionOffset, Rejected, WarehouseError};
 use auth::TokenSource;
 use client::{ApiError, Client, QueryResult};
+use playlog_sql::migrate::{Ledger, Migration};
 
 const DEFAULT_ENDPOINT: &str = "https://bigquery.googleapis.com";
 
-/// The DDL, applied at every open (each statement is idempotent).
-const DDL: [&str; 2] = [
-    include_str!("../../../schemas/warehouse/bigquery/001-raw-events.sql"),
-    include_str!("../../../schemas/warehouse/bigquery/002-kafka-offsets.sql"),
+/// The raw schema's migrations, applied once each through the ledger `PREFIX_raw._schema_migrations` (the
+/// mechanism of `playlog_sql::migrate`, as for DuckDB and the vault); each statement is idempotent too.
+const DDL: [(&str, &str); 2] = [
+    (
+        "001-raw-events",
+        include_str!("../../../schemas/warehouse/bigquery/001-raw-events.sql"),
+    ),
+    (
+        "002-kafka-offsets",
+        include_str!("../../../schemas/warehouse/bigquery/002-kafka-offsets.sql"),
+    ),
 ];
 
 pub struct BigQueryWarehouse {
@@ -127,13 +135,26 @@ impl BigQueryWarehouse {
                 .map_err(|e| migrate(&format!("creating dataset {dataset}"), e))?;
         }
         let raw = format!("{}raw", self.schema_prefix());
-        for file in DDL {
-            for statement in playlog_sql::migrate::statements(file) {
-                let sql = statement.replace("{raw}", &raw);
-                self.client
-                    .query(&sql, None, false)
-                    .map_err(|e| migrate("applying schemas/warehouse/bigquery", e))?;
-            }
+        let migrations: Vec<Migration> = DDL
+            .iter()
+            .map(|(name, file)| {
+                let statements = playlog_sql::migrate::statements(file)
+                    .iter()
+                    .map(|s| s.replace("{raw}", &raw))
+                    .collect();
+                Migration::new(*name, statements)
+            })
+            .collect();
+        let ledger = Ledger {
+            table: self.table("raw", "_schema_migrations"),
+            text_type: "STRING",
+        };
+        let applied =
+            playlog_sql::migrate::apply(self, &ledger, &migrations, false).map_err(|e| {
+                WarehouseError::Sql(format!("applying schemas/warehouse/bigquery: {e}"))
+            })?;
+        for name in applied {
+            tracing::info!(migration = name, "applied");
         }
         Ok(())
     }
@@ -323,6 +344,30 @@ impl BigQueryWarehouse {
     }
 }
 
+impl playlog_sql::Transact for BigQueryWarehouse {
+    fn dialect(&self) -> crate::Dialect {
+        crate::Dialect::BigQuery
+    }
+
+    fn schema_prefix(&self) -> String {
+        BigQueryWarehouse::schema_prefix(self)
+    }
+
+    fn transact(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn SqlSession) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        Ok(self.transaction(|s| Ok(work(s)?))?)
+    }
+
+    fn autocommit_each(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn SqlSession) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        Ok(self.autocommit(|s| Ok(work(s)?))?)
+    }
+}
+
 struct BigQuerySession<'a> {
     client: &'a Client,
     id: &'a str,
@@ -421,7 +466,7 @@ mod tests {
     fn ddl_splits_into_one_statement_per_table() {
         let s: Vec<String> = DDL
             .iter()
-            .flat_map(|f| playlog_sql::migrate::statements(f))
+            .flat_map(|(_, f)| playlog_sql::migrate::statements(f))
             .collect();
         assert_eq!(s.len(), 5);
         for (statement, table) in s.iter().zip(
