@@ -248,7 +248,23 @@ impl Catalog {
         out
     }
 
-    /// The run log, whose high-water marks make runs incremental.
+    /// The vault's marks: per topic and partition, the next offset no run has staged yet.
+    pub fn staged_offsets_table() -> TableDef {
+        TableDef {
+            schema: "vault",
+            name: "_staged_offsets".into(),
+            columns: owned(&[
+                ("topic", Type::Text),
+                ("partition", Type::Int),
+                ("next_offset", Type::BigInt),
+                ("updated_at", Type::Timestamp),
+            ]),
+            partition: None,
+            cluster: None,
+        }
+    }
+
+    /// The run log: what each run staged, and the newest load and event times, which prune reads.
     pub fn runs_table() -> TableDef {
         TableDef {
             schema: "vault",

@@ -119,14 +119,14 @@ fn tests(model: &Model, sql: &Sql, max_age: Duration) -> Vec<Test> {
         out.push(Test {
             name: "reconciliation",
             table: t.name.clone(),
+            // The events the vault has been through: those below its marks (per topic and partition).
             query: format!(
                 "SELECT COUNT(*) FROM (SELECT DISTINCT event_id FROM {raw} r
-                   WHERE r._loaded_at <= (SELECT COALESCE(MAX(loaded_through), {begin}) FROM {runs} WHERE source = {src})) e
+                   JOIN {marks} m ON m.topic = r._topic AND m.{part} = r._partition AND r._offset < m.next_offset) e
                  WHERE NOT EXISTS (SELECT 1 FROM {nhl} n WHERE n.{key} = {ek})",
                 raw = sql.table("raw", &source.table),
-                begin = sql.beginning_of_time(),
-                runs = v("_runs"),
-                src = sql.string(&t.source),
+                marks = v("_staged_offsets"),
+                part = sql.quote("partition"),
                 nhl = v(&t.name),
                 key = t.key,
                 ek = sql.hash_key(&["e.event_id"]),

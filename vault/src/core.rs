@@ -26,9 +26,9 @@ impl Core<'_> {
         self.sql.temp_table(&format!("stage_{source}"))
     }
 
-    /// A source's rows with derived columns, hub keys, load date and record source; `filter` is a condition
-    /// over the raw row `r`.
-    pub fn stage_select(&self, source: &str, filter: &str) -> String {
+    /// A source's rows with derived columns, hub keys, load date and record source; `join` (may be empty)
+    /// and `filter` restrict the raw row `r`.
+    pub fn stage_select(&self, source: &str, join: &str, filter: &str) -> String {
         let sql = &self.sql;
         let src = &self.model.sources[source];
         let derived: String = src
@@ -46,10 +46,73 @@ impl Core<'_> {
             .collect();
         format!(
             "SELECT d.*{keys}, d._loaded_at AS load_date, {record_source} AS record_source \
-             FROM (SELECT r.*{derived} FROM {raw} r WHERE {filter}) d",
+             FROM (SELECT r.*{derived} FROM {raw} r {join} WHERE {filter}) d",
             record_source = sql.string(&format!("kafka.{}", src.table)),
             raw = sql.table("raw", &src.table),
         )
+    }
+
+    /// The run's offset ranges to stage, per topic and partition: `from_offset` (the vault's mark) up to
+    /// `upto` (the consumer's recorded next offset).
+    pub fn ranges_table(&self) -> String {
+        self.sql.temp_table("offset_ranges")
+    }
+
+    /// The steps that compute the ranges and bind each source's lowest mark, `{{source.from_offset}}`
+    /// (NULL when a source has nothing new, which stages nothing).
+    pub fn ranges(&self) -> Vec<Step> {
+        let sql = &self.sql;
+        let part = sql.quote("partition");
+        let ranges = self.ranges_table();
+        let lowest: Vec<String> = self
+            .model
+            .sources
+            .values()
+            .map(|s| {
+                format!(
+                    "MIN(CASE WHEN topic = {} THEN from_offset END)",
+                    sql.string(&s.table)
+                )
+            })
+            .collect();
+        let params: Vec<(String, ParamType)> = self
+            .model
+            .sources
+            .keys()
+            .map(|s| (format!("{s}.from_offset"), ParamType::Int))
+            .collect();
+        vec![
+            Step::execute(sql.create_temp_as(
+                &ranges,
+                &format!(
+                    "SELECT b.topic, b.{part}, COALESCE(m.next_offset, 0) AS from_offset, b.upto FROM \
+                     (SELECT topic, {part}, MAX(next_offset) AS upto FROM {offsets} GROUP BY topic, {part}) b \
+                     LEFT JOIN {marks} m ON m.topic = b.topic AND m.{part} = b.{part} \
+                     WHERE b.upto > COALESCE(m.next_offset, 0)",
+                    offsets = sql.table("raw", "_kafka_offsets"),
+                    marks = sql.table("vault", "_staged_offsets"),
+                ),
+            )),
+            Step::Bind {
+                sql: format!("SELECT {} FROM {ranges}", lowest.join(", ")),
+                params,
+                staged: None,
+            },
+        ]
+    }
+
+    /// Moves the vault's marks to the ends of the ranges this run staged.
+    pub fn advance_marks(&self) -> Step {
+        let sql = &self.sql;
+        let part = sql.quote("partition");
+        Step::execute(format!(
+            "MERGE INTO {marks} t USING {ranges} s ON t.topic = s.topic AND t.{part} = s.{part} \
+             WHEN MATCHED THEN UPDATE SET next_offset = s.upto, updated_at = {now} \
+             WHEN NOT MATCHED THEN INSERT (topic, {part}, next_offset, updated_at) VALUES (s.topic, s.{part}, s.upto, {now})",
+            marks = sql.table("vault", "_staged_offsets"),
+            ranges = self.ranges_table(),
+            now = sql.now(),
+        ))
     }
 
     /// The vault table a model table is stored in.
@@ -222,16 +285,32 @@ impl Core<'_> {
         }
     }
 
-    /// Stages one source's rows loaded after its mark, then binds what the staging holds:
+    /// Stages one source's new rows by their Kafka coordinates, then binds what the staging holds:
     /// `{{source.rows}}`, `{{source.min_ts}}`, `{{source.max_ts}}` and `{{source.max_loaded_at}}`.
+    ///
+    /// New means: in a partition's range from the vault's mark (the next offset it has not staged) up to the
+    /// next offset the consumer has recorded in `raw._kafka_offsets`, read in the run's snapshot. Offsets
+    /// only grow in commit order, whatever the writers' clocks say, so a row that becomes visible after a
+    /// run (a pod with a slower clock, a later request of the same batch) is staged by the next one; a row
+    /// whose offset is not recorded yet waits. `{{source.from_offset}}`, the lowest mark of the source's
+    /// partitions, lets the warehouse skip older row groups; the dialect may add a load-time window for
+    /// partition pruning.
     pub fn stage(&self, source: &str) -> Vec<Step> {
+        let sql = &self.sql;
         let table = self.stage_table(source);
         let name = |what: &str| format!("{source}.{what}");
+        let part = sql.quote("partition");
+        let join = format!(
+            "JOIN {ranges} g ON g.topic = r._topic AND g.{part} = r._partition \
+             AND r._offset >= g.from_offset AND r._offset < g.upto",
+            ranges = self.ranges_table(),
+        );
+        let mut filter = format!("r._offset >= {}", p(source, "from_offset"));
+        if let Some(window) = sql.load_time_window(&p(source, "mark")) {
+            filter.push_str(&format!(" AND r._loaded_at >= {window}"));
+        }
         vec![
-            Step::execute(self.sql.create_temp_as(
-                &table,
-                &self.stage_select(source, &format!("r._loaded_at > {}", p(source, "mark"))),
-            )),
+            Step::execute(sql.create_temp_as(&table, &self.stage_select(source, &join, &filter))),
             Step::Bind {
                 sql: format!("SELECT count(*), min(ts), max(ts), max(_loaded_at) FROM {table}"),
                 params: vec![
@@ -400,16 +479,20 @@ impl Core<'_> {
             format!("SELECT MIN(since) FROM {late_keys}"),
             &[(&late_since, ParamType::Timestamp)],
         ));
+        // A late key's raw observations that earlier runs staged: below the vault's marks (which move
+        // only when the run commits).
+        let part = sql.quote("partition");
+        let staged_before = format!(
+            "JOIN {marks} m ON m.topic = r._topic AND m.{part} = r._partition AND r._offset < m.next_offset",
+            marks = sql.table("vault", "_staged_offsets"),
+        );
         let raw_of = |src: &str| {
             format!(
                 "(SELECT * FROM ({}) x WHERE {parent} IN (SELECT hk FROM {late_keys}))",
                 self.stage_select(
                     src,
-                    &format!(
-                        "r._loaded_at <= {} AND r.ts >= {}",
-                        p(src, "mark"),
-                        param(&late_since)
-                    )
+                    &staged_before,
+                    &format!("r.ts >= {}", param(&late_since))
                 )
             )
         };

@@ -93,6 +93,7 @@ pub fn plan(model: &Model, catalog: &Catalog, sql: &Sql) -> Vec<Step> {
         params,
         staged: None,
     });
+    steps.extend(core.ranges());
     for source in model.sources.keys() {
         steps.extend(core.stage(source));
     }
@@ -127,6 +128,7 @@ pub fn plan(model: &Model, catalog: &Catalog, sql: &Sql) -> Vec<Step> {
             ))],
         ));
     }
+    load.push(core.advance_marks());
     steps.push(Step::when("staged_rows", load));
     steps
 }

@@ -41,7 +41,7 @@ pub(crate) fn migrations(model: &Model, catalog: &Catalog, sql: &Sql) -> Vec<Mig
         catalog,
         sql: sql.clone(),
     };
-    let mut tables = vec![Catalog::runs_table()];
+    let mut tables = vec![Catalog::runs_table(), Catalog::staged_offsets_table()];
     tables.extend(catalog.vault_tables(model));
     tables.extend(crate::marts::mart_tables());
     let mut creates = Vec::new();
@@ -109,7 +109,7 @@ mod tests {
             "{:?}",
             fresh.iter().map(|m| &m.name).collect::<Vec<_>>()
         );
-        assert_eq!(fresh.len(), 2 + catalog.vault_tables(&model).len() + 6);
+        assert_eq!(fresh.len(), 3 + catalog.vault_tables(&model).len() + 6);
     }
 
     #[test]

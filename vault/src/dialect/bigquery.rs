@@ -122,6 +122,12 @@ impl Dialect for BigQuery {
         true
     }
 
+    /// Raw tables are partitioned by load day: a day before the newest staged load prunes every older
+    /// partition and allows a day of clock skew between consumer pods.
+    fn load_time_window(&self, mark: &str) -> Option<String> {
+        Some(format!("TIMESTAMP_SUB({mark}, INTERVAL 1 DAY)"))
+    }
+
     fn rebuild_vaults_without_ledger(&self) -> bool {
         false
     }

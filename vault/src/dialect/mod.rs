@@ -113,6 +113,11 @@ pub trait Dialect: std::fmt::Debug + Sync {
     /// first migration, because this dialect's vault tables have changed type since (the vault is derived
     /// from raw deterministically, so nothing is lost; the next run rebuilds it).
     fn rebuild_vaults_without_ledger(&self) -> bool;
+    /// A lower bound on the load time of rows to stage, below the newest load time earlier runs staged
+    /// (`mark`), so that the warehouse prunes raw partitions by load day; `None` where offsets alone prune.
+    /// A row stamped earlier than this (a writer's clock that far behind) is not staged, and `playlog check`
+    /// reports it.
+    fn load_time_window(&self, mark: &str) -> Option<String>;
     /// Whether DDL may run inside a transaction (so a migration commits with its ledger row).
     fn transactional_ddl(&self) -> bool;
 }
@@ -346,6 +351,10 @@ impl Sql {
 
     pub fn seconds_between(&self, from: &str, to: &str) -> String {
         self.dialect.seconds_between(from, to)
+    }
+
+    pub fn load_time_window(&self, mark: &str) -> Option<String> {
+        self.dialect.load_time_window(mark)
     }
 
     pub fn rebuild_vaults_without_ledger(&self) -> bool {
