@@ -227,7 +227,7 @@ impl Warehouse {
     }
 }
 
-/// The warehouse as generated SQL (the vault, checks, reports) runs on it.
+/// The warehouse as generated SQL (the vault, checks, reports) runs on it: each adapter's own sessions.
 impl playlog_sql::Transact for Warehouse {
     fn dialect(&self) -> Dialect {
         Warehouse::dialect(self)
@@ -241,16 +241,24 @@ impl playlog_sql::Transact for Warehouse {
         &mut self,
         work: &mut dyn FnMut(&mut dyn SqlSession) -> Result<(), SqlError>,
     ) -> Result<(), SqlError> {
-        Warehouse::transaction(self, |s| work(s).map_err(WarehouseError::from))
-            .map_err(SqlError::from)
+        self.adapter().transact(work)
     }
 
     fn autocommit_each(
         &mut self,
         work: &mut dyn FnMut(&mut dyn SqlSession) -> Result<(), SqlError>,
     ) -> Result<(), SqlError> {
-        Warehouse::autocommit(self, |s| work(s).map_err(WarehouseError::from))
-            .map_err(SqlError::from)
+        self.adapter().autocommit_each(work)
+    }
+}
+
+impl Warehouse {
+    fn adapter(&mut self) -> &mut dyn playlog_sql::Transact {
+        match self {
+            Warehouse::DuckDb(w) => w,
+            #[cfg(feature = "bigquery")]
+            Warehouse::BigQuery(w) => w.as_mut(),
+        }
     }
 }
 
