@@ -162,6 +162,10 @@ pub fn migrate(warehouse: &mut dyn Transact, model: &Model) -> Result<Vec<String
         })?;
     }
     let all = migrations::migrations(model, &catalog, &sql);
+    // A vault an older Playlog made: a run log but no ledger (probed only where the rebuild applies).
+    let legacy = sql.rebuild_vaults_without_ledger()
+        && !exists(warehouse, &migrations::ledger(&sql).table)?
+        && exists(warehouse, &sql.table("vault", "_runs"))?;
     let applied = playlog_sql::migrate::apply(
         warehouse,
         &migrations::ledger(&sql),
@@ -170,6 +174,12 @@ pub fn migrate(warehouse: &mut dyn Transact, model: &Model) -> Result<Vec<String
     )?;
     for name in &applied {
         tracing::info!(migration = name.as_str(), "vault migration applied");
+    }
+    if legacy && applied.iter().any(|n| n.starts_with("vault/000-")) {
+        // The next run takes as long as a first build: say why.
+        tracing::warn!(
+            "a vault made before the migration ledger was dropped (its hash keys were BLOB, now UHUGEINT); the vault run that follows rebuilds it from raw, as long as a first build"
+        );
     }
     Ok(applied)
 }
@@ -251,6 +261,15 @@ impl SqlSession for Timed<'_> {
     }
 }
 
+/// Whether a table exists (a catalog error, not a failure, when it does not).
+fn exists(warehouse: &mut dyn Transact, table: &str) -> Result<bool, SqlError> {
+    match transaction(warehouse, |s| s.columns(table)) {
+        Ok(_) => Ok(true),
+        Err(SqlError::Statement(_)) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
 /// Whether a vault has been built in this warehouse (every table of the model and the marts exists), so that
 /// `check` and `report` can say "run `playlog vault build` first" instead of a catalog error.
 pub fn is_built(warehouse: &mut dyn Transact, model: &Model) -> Result<bool, SqlError> {
@@ -261,10 +280,8 @@ pub fn is_built(warehouse: &mut dyn Transact, model: &Model) -> Result<bool, Sql
         .map(|t| sql.table(t.schema, &t.name))
         .collect();
     for table in tables {
-        match transaction(warehouse, |s| s.columns(&table)) {
-            Ok(_) => {}
-            Err(SqlError::Statement(_)) => return Ok(false),
-            Err(other) => return Err(other),
+        if !exists(warehouse, &table)? {
+            return Ok(false);
         }
     }
     Ok(true)
