@@ -121,10 +121,16 @@ pub fn apply(
             "migration name {bad:?} has characters other than letters, digits, -, _, . and /"
         )));
     }
-    let applied = crate::autocommit(warehouse, |s| {
-        s.execute(&ledger.create())?;
-        read_applied(s, ledger)
-    })?;
+    // Read first: the ledger exists on every open but the first, and creating it each time would be one
+    // more DDL job per open on BigQuery.
+    let applied = match crate::autocommit(warehouse, |s| read_applied(s, ledger)) {
+        Ok(applied) => applied,
+        Err(SqlError::Statement(_)) => crate::autocommit(warehouse, |s| {
+            s.execute(&ledger.create())?;
+            read_applied(s, ledger)
+        })?,
+        Err(other) => return Err(other),
+    };
     let mut done = Vec::new();
     for migration in pending(migrations, &applied) {
         let run = |s: &mut dyn SqlSession| -> Result<(), SqlError> {

@@ -166,10 +166,6 @@ impl Sql {
         self.type_name(Type::BigInt)
     }
 
-    pub fn float_type(&self) -> &'static str {
-        self.type_name(Type::Double)
-    }
-
     pub fn now(&self) -> &'static str {
         self.dialect.now()
     }
