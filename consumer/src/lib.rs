@@ -5,13 +5,16 @@
 //! in one warehouse transaction; on assignment a member seeks to the offsets the warehouse stored, so the
 //! warehouse, not Kafka, is the source of truth. Kafka offsets are committed afterwards, for lag tooling.
 
-mod catch_up;
+mod context;
 pub mod dead_letter;
 pub mod decode;
+mod group;
 pub mod lag;
 mod member;
 pub mod metrics;
 pub mod options;
+pub mod partition;
+mod writer;
 
-pub use member::{ConsumeError, ConsumeSummary, Group, run};
+pub use group::{ConsumeError, ConsumeSummary, Group, run};
 pub use options::ConsumeOptions;

@@ -116,7 +116,7 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Consumes, and runs the vault every `every` on the members' own warehouse handle.
+/// Consumes, and runs the vault every `every` on a connection of its own to the members' warehouse.
 fn consume_with_vault(
     options: &ConsumeOptions,
     stop: &AtomicBool,
@@ -128,14 +128,17 @@ fn consume_with_vault(
     for _ in 0..options.members {
         group.add_member()?;
     }
+    // The vault's own connection: its runs go on beside the members' writes, never holding them up.
+    let mut vault_warehouse = group.connect_warehouse()?;
     let mut last = std::time::Instant::now();
-    while !stop.load(Ordering::Relaxed) && group.running() > 0 {
+    while !stop.load(Ordering::Relaxed) && group.running() == options.members {
         std::thread::sleep(Duration::from_millis(50));
         if last.elapsed() >= every {
             last = std::time::Instant::now();
-            group.with_warehouse(|w| crate::vault::run_scheduled(w, model, &metrics));
+            crate::vault::run_scheduled(&mut vault_warehouse, model, &metrics);
         }
     }
+    drop(vault_warehouse);
     let summary = group.stop()?;
     // A last run, so that the vault holds everything that landed.
     let report = playlog_vault::run(

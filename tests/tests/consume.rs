@@ -475,7 +475,10 @@ fn warehouse_write_failures_are_retried_and_lose_nothing() {
     assert!(consumer.metric("playlog_warehouse_errors_total") >= 4.0);
     assert!(consumer.process.terminate(Duration::from_secs(30)));
     assert!(
-        consumer.process.output().contains("flush failed"),
+        consumer
+            .process
+            .output()
+            .contains("landing a batch failed; retrying"),
         "failures are logged:\n{}",
         consumer.process.output()
     );

@@ -51,6 +51,24 @@ impl DuckDbWarehouse {
         Ok(warehouse)
     }
 
+    /// Another connection on the same database instance, for another thread: DuckDB allows one writing
+    /// process per file, and connections of one instance run transactions side by side (appends never
+    /// conflict; two writers of one offsets row do, and the later commit fails).
+    pub fn connect(&self) -> Result<DuckDbWarehouse, WarehouseError> {
+        let conn = self
+            .conn
+            .try_clone()
+            .map_err(|source| WarehouseError::Open {
+                path: self.path.clone(),
+                reason: format!("another connection: {source}"),
+            })?;
+        Ok(DuckDbWarehouse {
+            path: self.path.clone(),
+            conn,
+            last_loaded_at: self.last_loaded_at,
+        })
+    }
+
     pub fn describe(&self) -> String {
         format!("duckdb:{}", self.path)
     }
@@ -439,6 +457,49 @@ mod tests {
             .query_row("SELECT count(*) FROM raw.auth_events", [], |r| r.get(0))
             .expect("count");
         assert_eq!(rows, 0);
+    }
+
+    #[test]
+    fn connections_of_one_instance_write_side_by_side_but_never_both_move_one_partition() {
+        let (_dir, mut w) = open_temp();
+        let mut other = w.connect().expect("second connection");
+        let o = |partition, previous, n| OffsetAdvance {
+            topic: "t".into(),
+            partition,
+            previous,
+            next_offset: n,
+        };
+        // Different partitions from two connections: both land.
+        w.write("g", &RawBatch::new(), &[o(0, None, 5)])
+            .expect("first");
+        other
+            .write("g", &RawBatch::new(), &[o(1, None, 7)])
+            .expect("second");
+        // Two open transactions moving the same partition: the later one cannot commit, so a member
+        // whose write raced another's fails (and its retry is fenced), rather than landing twice.
+        let upsert = "INSERT INTO raw._kafka_offsets VALUES ('g', 't', 0, ?, now()) ON CONFLICT (consumer_group, topic, \"partition\") DO UPDATE SET next_offset = excluded.next_offset";
+        let a = w.conn.transaction().expect("a");
+        let b = other.conn.transaction().expect("b");
+        a.execute(upsert, params![9]).expect("a moves it");
+        let b_result = b
+            .execute(upsert, params![11])
+            .map(|_| ())
+            .and_then(|()| b.commit());
+        a.commit().expect("the first commit wins");
+        assert!(b_result.is_err(), "the second writer must fail");
+        let stored = w.stored_offsets("g").expect("offsets");
+        assert_eq!(
+            stored
+                .iter()
+                .find(|p| p.partition == 0)
+                .map(|p| p.next_offset),
+            Some(9),
+            "the first writer's offset stands"
+        );
+        let err = other
+            .write("g", &RawBatch::new(), &[o(0, Some(5), 11)])
+            .expect_err("a retry with the stale offset is fenced");
+        assert!(matches!(err, WarehouseError::Fenced { .. }), "{err}");
     }
 
     #[test]

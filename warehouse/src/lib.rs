@@ -14,6 +14,7 @@ mod bigquery;
 mod duckdb_warehouse;
 mod error;
 pub mod raw_batch;
+pub mod retry;
 mod sql;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -132,6 +133,16 @@ impl Warehouse {
             url: url.to_owned(),
             why: "expected duckdb:PATH (for example duckdb:playlog.duckdb) or bigquery://PROJECT/DATASET_PREFIX".into(),
         })
+    }
+
+    /// Another handle on the same warehouse, for another thread: a DuckDB connection on the same database
+    /// instance (the process stays the file's one writer), or a BigQuery handle with a session of its own.
+    pub fn connect(&self) -> Result<Warehouse, WarehouseError> {
+        match self {
+            Warehouse::DuckDb(w) => Ok(Warehouse::DuckDb(w.connect()?)),
+            #[cfg(feature = "bigquery")]
+            Warehouse::BigQuery(w) => Ok(Warehouse::BigQuery(Box::new(w.connect()))),
+        }
     }
 
     /// Where the warehouse is, for logs.

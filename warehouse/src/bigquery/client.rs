@@ -3,7 +3,7 @@
 //! (`tabledata.insertAll`), and nothing else.
 //!
 //! Transient failures (HTTP 429, 5xx, connection errors, timeouts) are retried here a few times with
-//! exponential backoff, each retry logged; past that they surface as a retriable error, and the consumer
+//! the process's one retry policy (`crate::retry`: exponential backoff with jitter), each retry logged; past that they surface as a retriable error, and the consumer
 //! keeps retrying with its own backoff while it pauses fetching. Other errors surface at once, with
 //! BigQuery's message.
 
@@ -15,8 +15,10 @@ use super::auth::TokenSource;
 
 /// How long one `jobs.query` waits for its job before returning `jobComplete: false` (then polled).
 const QUERY_WAIT_MS: u64 = 10_000;
-/// Retries of one call on transient failures before giving up to the caller.
+/// Attempts of one call on transient failures before giving up to the caller.
 const TRANSIENT_ATTEMPTS: u32 = 5;
+/// The longest wait between two of them.
+const TRANSIENT_MAX_DELAY: Duration = Duration::from_secs(5);
 
 /// A failed API call.
 #[derive(Debug, thiserror::Error)]
@@ -193,28 +195,24 @@ impl Client {
         Ok(rejected)
     }
 
-    /// One call, with transient failures retried.
+    /// One call, with transient failures retried (the process's one policy, `crate::retry`).
     fn call(&self, method: &str, path: &str, body: Option<&Json>) -> Result<Json, ApiError> {
         let url = format!("{}{path}", self.base);
-        let mut backoff = Duration::from_millis(200);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let message = match self.call_once(method, &url, body) {
-                Ok(v) => return Ok(v),
-                Err(Failure::Transient(m)) => m,
-                Err(Failure::Final(e)) => return Err(e),
-            };
-            if attempt >= TRANSIENT_ATTEMPTS {
-                return Err(ApiError::Transient {
-                    attempts: attempt,
-                    message,
-                });
-            }
-            tracing::warn!(attempt, retry_in = ?backoff, error = %message, "BigQuery call failed; retrying");
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
+        let mut attempts = 0;
+        crate::retry::retry(
+            "a BigQuery call",
+            crate::retry::Policy::times(TRANSIENT_ATTEMPTS as usize - 1, TRANSIENT_MAX_DELAY),
+            None,
+            |f: &Failure| matches!(f, Failure::Transient(_)),
+            || {
+                attempts += 1;
+                self.call_once(method, &url, body)
+            },
+        )
+        .map_err(|f| match f {
+            Failure::Transient(message) => ApiError::Transient { attempts, message },
+            Failure::Final(e) => e,
+        })
     }
 
     fn call_once(&self, method: &str, url: &str, body: Option<&Json>) -> Result<Json, Failure> {
@@ -262,6 +260,15 @@ impl Client {
 enum Failure {
     Transient(String),
     Final(ApiError),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Transient(m) => f.write_str(m),
+            Failure::Final(e) => e.fmt(f),
+        }
+    }
 }
 
 fn with_auth<B>(request: ureq::RequestBuilder<B>, token: Option<&str>) -> ureq::RequestBuilder<B> {

@@ -39,7 +39,8 @@ const DDL: [(&str, &str); 2] = [
 ];
 
 pub struct BigQueryWarehouse {
-    client: Client,
+    /// Shared by every handle `connect` makes: one HTTP agent and one token cache per process.
+    client: std::sync::Arc<Client>,
     project: String,
     prefix: String,
     endpoint: String,
@@ -93,7 +94,7 @@ impl BigQueryWarehouse {
             ),
         };
         let mut warehouse = BigQueryWarehouse {
-            client: Client::new(&endpoint, project, tokens),
+            client: std::sync::Arc::new(Client::new(&endpoint, project, tokens)),
             project: project.to_owned(),
             prefix: prefix.to_owned(),
             endpoint,
@@ -102,6 +103,19 @@ impl BigQueryWarehouse {
         };
         warehouse.migrate()?;
         Ok(warehouse)
+    }
+
+    /// Another handle on the same datasets, with a session of its own, for another thread; the datasets
+    /// are not migrated again.
+    pub fn connect(&self) -> BigQueryWarehouse {
+        BigQueryWarehouse {
+            client: self.client.clone(),
+            project: self.project.clone(),
+            prefix: self.prefix.clone(),
+            endpoint: self.endpoint.clone(),
+            session: None,
+            last_loaded_at: self.last_loaded_at,
+        }
     }
 
     pub fn describe(&self) -> String {

@@ -1,0 +1,249 @@
+//! The group's lifecycle in this process: start (warehouse, brokers, dead-letter topic, metrics), members
+//! added and stopped, and the final totals. Every member gets a warehouse connection of its own, made
+//! from the one opened here (for DuckDB: connections of one database instance, so the process stays the
+//! file's only writer while its members and an in-process vault run transactions side by side).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use playlog_kafka::WatchedContext;
+use playlog_model::Stream;
+use playlog_warehouse::{Warehouse, WarehouseError};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::dead_letter::DeadLetterSink;
+use crate::metrics::Metrics;
+use crate::options::ConsumeOptions;
+
+/// What went wrong starting or running the consumer.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    #[error("{0}")]
+    Kafka(String),
+}
+
+/// Totals of a run, for the final summary.
+#[derive(Debug, Default, Clone)]
+pub struct ConsumeSummary {
+    pub rows: [u64; 4],
+    pub dead_letters: u64,
+    pub batches: u64,
+}
+
+/// Shared by the members and their writers.
+pub struct Shared {
+    pub options: ConsumeOptions,
+    /// The handle opened at start: members and the vault take connections from it.
+    root: Mutex<Warehouse>,
+    pub dead_letters: DeadLetterSink,
+    pub metrics: Arc<Metrics>,
+    pub rows: [AtomicU64; 4],
+    pub dead_letter_count: AtomicU64,
+    pub batches: AtomicU64,
+}
+
+impl Shared {
+    /// A warehouse connection of its own, for a member's writer or an in-process vault.
+    pub fn connect(&self) -> Result<Warehouse, WarehouseError> {
+        self.root
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .connect()
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub fn consumer_config(options: &ConsumeOptions) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("group.id", &options.group)
+        .set("client.id", "playlog-consumer")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        // Offsets live in the warehouse; Kafka's copy is committed explicitly after each flush.
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        // Aborted transactional records are never landed (librdkafka's default, stated: a user's
+        // client properties may change it).
+        .set("isolation.level", "read_committed")
+        .set("statistics.interval.ms", "1000")
+        .set("fetch.wait.max.ms", "100")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000")
+        // Notice topics created after the consumer started within seconds, not minutes.
+        .set("topic.metadata.refresh.interval.ms", "5000");
+    options.kafka.apply(&mut config);
+    config
+}
+
+/// Runs `options.members` members until `stop` is set or one of them fails, then flushes, commits and
+/// leaves the group.
+pub fn run(options: &ConsumeOptions, stop: &AtomicBool) -> Result<ConsumeSummary, ConsumeError> {
+    let mut group = Group::start(options)?;
+    for _ in 0..options.members {
+        group.add_member()?;
+    }
+    while !stop.load(Ordering::Relaxed) && group.running() == options.members {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    group.stop()
+}
+
+/// A running member: its stop flag and its thread.
+type MemberHandle = (
+    Arc<AtomicBool>,
+    Option<std::thread::JoinHandle<Result<(), ConsumeError>>>,
+);
+
+/// A consumer group's members in this process, sharing one dead-letter producer and one metrics
+/// registry. Members can be added and stopped while it runs (each change is a rebalance).
+pub struct Group {
+    shared: Arc<Shared>,
+    members: Vec<MemberHandle>,
+}
+
+impl Group {
+    /// Opens the warehouse (migrating it), checks the brokers answer, and starts serving metrics.
+    pub fn start(options: &ConsumeOptions) -> Result<Group, ConsumeError> {
+        options.validate().map_err(ConsumeError::Invalid)?;
+        let warehouse =
+            Warehouse::open_with(&options.warehouse, options.bigquery_endpoint.as_deref())?;
+        tracing::info!(warehouse = %warehouse.describe(), "warehouse ready");
+        // Check the brokers answer before starting members, for one clear error.
+        let probe: BaseConsumer<WatchedContext> = consumer_config(options)
+            .create_with_context(WatchedContext::new(&options.kafka))
+            .map_err(|e| {
+                ConsumeError::Kafka(format!(
+                    "configuring the consumer: {}",
+                    options.kafka.explain_config_error(&e)
+                ))
+            })?;
+        // A consumer's log and error events wait in its queue until it is polled; a poll with a timeout
+        // serves every event that arrives meanwhile (one without serves one event at most).
+        playlog_kafka::check_reachable(probe.client(), &options.kafka, &|| {
+            let _ = probe.poll(Duration::from_millis(100));
+        })
+        .map_err(ConsumeError::Kafka)?;
+        // The dead-letter topic must exist before the first bad record; brokers may not auto-create it.
+        // It takes letters as large as the records the consumer accepts, with their headers.
+        let letter_limit = crate::dead_letter::letter_limit(options.max_record_bytes).to_string();
+        playlog_kafka::ensure_topics(
+            &options.kafka,
+            &[(options.dlq_topic.as_str(), 1)],
+            1,
+            &[("max.message.bytes", &letter_limit)],
+        )
+        .map_err(ConsumeError::Kafka)?;
+        drop(probe);
+        let metrics = Metrics::register(&options.metrics);
+        metrics.expect_dead_letters_from(&options.topics);
+        if let Some(addr) = &options.metrics_addr {
+            options.metrics.serve(addr).map_err(ConsumeError::Invalid)?;
+        }
+        let dead_letters =
+            DeadLetterSink::new(&options.kafka, &options.dlq_topic, options.max_record_bytes)
+                .map_err(|e| {
+                    ConsumeError::Kafka(format!(
+                        "dead-letter producer: {}",
+                        options.kafka.explain_config_error(&e)
+                    ))
+                })?;
+        let shared = Arc::new(Shared {
+            options: options.clone(),
+            root: Mutex::new(warehouse),
+            dead_letters,
+            metrics,
+            rows: Default::default(),
+            dead_letter_count: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+        });
+        Ok(Group {
+            shared,
+            members: Vec::new(),
+        })
+    }
+
+    /// Starts one more member, with a warehouse connection of its own; returns its index.
+    pub fn add_member(&mut self) -> Result<usize, ConsumeError> {
+        let index = self.members.len();
+        let warehouse = self.shared.connect()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (shared, member_stop) = (self.shared.clone(), stop.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("member-{index}"))
+            .spawn(move || crate::member::run_member(index, shared, warehouse, &member_stop))
+            .map_err(|e| ConsumeError::Invalid(format!("starting member {index}: {e}")))?;
+        self.members.push((stop, Some(handle)));
+        Ok(index)
+    }
+
+    /// Stops one member: it flushes, commits and leaves the group.
+    pub fn stop_member(&mut self, index: usize) -> Result<(), ConsumeError> {
+        let Some((stop, handle)) = self.members.get_mut(index) else {
+            return Ok(());
+        };
+        stop.store(true, Ordering::Relaxed);
+        match handle.take() {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(ConsumeError::Invalid("a member panicked".into()))),
+            None => Ok(()),
+        }
+    }
+
+    /// Members still running.
+    pub fn running(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|(_, h)| h.as_ref().is_some_and(|h| !h.is_finished()))
+            .count()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// A warehouse connection of its own, beside the members': for work such as the vault, which then
+    /// runs while the members go on writing (DuckDB allows one writing process per file, so such work runs
+    /// in this process rather than in a second one).
+    pub fn connect_warehouse(&self) -> Result<Warehouse, WarehouseError> {
+        self.shared.connect()
+    }
+
+    /// Stops every member and returns the run's totals.
+    pub fn stop(mut self) -> Result<ConsumeSummary, ConsumeError> {
+        for (stop, _) in &self.members {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let mut first_error = None;
+        for i in 0..self.members.len() {
+            if let Err(e) = self.stop_member(i) {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        let shared = &self.shared;
+        let mut rows = [0; 4];
+        for s in Stream::ALL {
+            rows[s.index()] = shared.rows[s.index()].load(Ordering::Relaxed);
+        }
+        Ok(ConsumeSummary {
+            rows,
+            dead_letters: shared.dead_letter_count.load(Ordering::Relaxed),
+            batches: shared.batches.load(Ordering::Relaxed),
+        })
+    }
+}
