@@ -39,13 +39,14 @@ start_broker
 echo "pre-filling $events events ..." >&2
 "$bin" produce -q --brokers "$brokers" --users 50000 --from 2026-01-01 --to 2027-01-01 --seed 3 --max-events "$events" --partitions 6
 
-# Times `playlog consume --members 2` from start to the last of the $events rows committed, into the
-# warehouse file NAME.duckdb, and prints a table row labelled LABEL; sets $rate (rows/s).
+# Times `playlog consume` with its default settings from start to the last of the $events rows committed,
+# into the warehouse file NAME.duckdb, and prints a table row labelled LABEL with the targets' verdicts;
+# sets $rate (rows/s).
 measure_consume() {
   local name=$1 label=$2 metrics_port start end consumer rows=0 rss
   metrics_port=$(free_port)
   start=$(date +%s.%N)
-  "$bin" consume --brokers "$brokers" --members 2 --warehouse "duckdb:$work/$name.duckdb" \
+  "$bin" consume --brokers "$brokers" --warehouse "duckdb:$work/$name.duckdb" \
     --metrics-addr "127.0.0.1:$metrics_port" >"$work/consume-$name.log" 2>&1 &
   consumer=$!
   while [ "$rows" -lt "$events" ]; do
@@ -57,13 +58,22 @@ measure_consume() {
   rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$consumer/status")
   kill -TERM $consumer; wait $consumer || true
   rate=$(python3 -c "print(round($events/($end-$start)))")
-  echo "| $label | $events rows | $(python3 -c "print(round($end-$start,2))") s | $rate rows/s | peak RSS $rss MiB |"
+  python3 - "$label" "$events" "$start" "$end" "$rate" "$ceiling_rate" "$rss" <<'PY'
+import sys
+label, events, start, end, rate, ceiling, rss = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+target = min(250_000, round(0.8 * ceiling))
+ok = lambda b: "met" if b else "MISSED"
+print(f"| {label} | {events} rows | {end-start:.2f} s | {rate} rows/s = {rate/ceiling:.2f}x the ceiling (target >= {target}: {ok(rate >= target)}) | peak RSS {rss} MiB (target < 256: {ok(rss < 256)}) |")
+PY
 }
 
-measure_consume playlog "playlog consume --members 2 -> DuckDB"
-playlog_rate=$rate
+# The broker's ceiling first: the ingest targets are relative to it.
+ceiling=$("${CARGO_TARGET_DIR:-target}/release/consumer-ceiling" --brokers "$brokers" --events "$events")
+echo "$ceiling"
+ceiling_rate=$(echo "$ceiling" | sed -E 's/.* ([0-9]+) records\/s.*/\1/')
 
-"${CARGO_TARGET_DIR:-target}/release/consumer-ceiling" --brokers "$brokers" --events "$events"
+measure_consume playlog "playlog consume (defaults) -> DuckDB"
+playlog_rate=$rate
 
 baseline=$("$venv/bin/python" bench/baseline_consumer.py "$brokers" "$work/baseline.duckdb" "$events")
 echo "| $baseline |"
@@ -73,7 +83,10 @@ echo "| ratio playlog / baseline: $(python3 -c "print(round($playlog_rate/$basel
 # The same events as eventsim JSON, on a fresh broker: Playlog and the plain Python JSON consumer.
 start_broker
 "$bin" produce -q --brokers "$brokers" --format json --users 50000 --from 2026-01-01 --to 2027-01-01 --seed 3 --max-events "$events" --partitions 6
-measure_consume json "playlog consume --members 2, eventsim JSON -> DuckDB"
+ceiling=$("${CARGO_TARGET_DIR:-target}/release/consumer-ceiling" --brokers "$brokers" --events "$events")
+echo "${ceiling/bare librdkafka consumer/bare librdkafka consumer, eventsim JSON}"
+ceiling_rate=$(echo "$ceiling" | sed -E 's/.* ([0-9]+) records\/s.*/\1/')
+measure_consume json "playlog consume (defaults), eventsim JSON -> DuckDB"
 json_rate=$rate
 json_baseline=$("$venv/bin/python" bench/baseline_consumer.py "$brokers" "$work/baseline-json.duckdb" "$events" --json)
 echo "| $json_baseline |"

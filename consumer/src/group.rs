@@ -39,8 +39,9 @@ pub struct ConsumeSummary {
 /// Shared by the members and their writers.
 pub struct Shared {
     pub options: ConsumeOptions,
-    /// The handle opened at start: members and the vault take connections from it.
-    root: Mutex<Warehouse>,
+    /// The handle opened at start (or reopened after a fatal error): members and the vault take
+    /// connections from it.
+    root: Mutex<Root>,
     pub dead_letters: DeadLetterSink,
     pub metrics: Arc<Metrics>,
     pub rows: [AtomicU64; 4],
@@ -48,13 +49,44 @@ pub struct Shared {
     pub batches: AtomicU64,
 }
 
+/// The warehouse every connection comes from, and how many times it was reopened.
+pub struct Root {
+    warehouse: Warehouse,
+    epoch: u64,
+}
+
 impl Shared {
-    /// A warehouse connection of its own, for a member's writer or an in-process vault.
-    pub fn connect(&self) -> Result<Warehouse, WarehouseError> {
+    fn root(&self) -> std::sync::MutexGuard<'_, Root> {
         self.root
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .connect()
+    }
+
+    /// A warehouse connection of its own, for a member's writer or an in-process vault, and the epoch of
+    /// the instance it belongs to.
+    pub fn connect(&self) -> Result<(Warehouse, u64), WarehouseError> {
+        let root = self.root();
+        Ok((root.warehouse.connect()?, root.epoch))
+    }
+
+    /// After a fatal error on a connection of epoch `seen`: opens the warehouse again (once, whoever asks
+    /// first; later askers get a connection of the new instance) and returns a connection of it. The old
+    /// instance goes when its last connection does. Committed data is all in the file and its WAL, so
+    /// nothing is lost; writes in flight are fenced as usual.
+    pub fn reopen(&self, seen: u64) -> Result<(Warehouse, u64), WarehouseError> {
+        let mut root = self.root();
+        if root.epoch == seen {
+            let options = &self.options;
+            let fresh =
+                Warehouse::open_with(&options.warehouse, options.bigquery_endpoint.as_deref())?;
+            root.warehouse = fresh;
+            root.epoch += 1;
+            tracing::warn!(
+                warehouse = %root.warehouse.describe(),
+                "reopened the warehouse after a fatal error"
+            );
+        }
+        Ok((root.warehouse.connect()?, root.epoch))
     }
 }
 
@@ -161,7 +193,10 @@ impl Group {
                 })?;
         let shared = Arc::new(Shared {
             options: options.clone(),
-            root: Mutex::new(warehouse),
+            root: Mutex::new(Root {
+                warehouse,
+                epoch: 0,
+            }),
             dead_letters,
             metrics,
             rows: Default::default(),
@@ -177,12 +212,14 @@ impl Group {
     /// Starts one more member, with a warehouse connection of its own; returns its index.
     pub fn add_member(&mut self) -> Result<usize, ConsumeError> {
         let index = self.members.len();
-        let warehouse = self.shared.connect()?;
+        let (warehouse, epoch) = self.shared.connect()?;
         let stop = Arc::new(AtomicBool::new(false));
         let (shared, member_stop) = (self.shared.clone(), stop.clone());
         let handle = std::thread::Builder::new()
             .name(format!("member-{index}"))
-            .spawn(move || crate::member::run_member(index, shared, warehouse, &member_stop))
+            .spawn(move || {
+                crate::member::run_member(index, shared, (warehouse, epoch), &member_stop)
+            })
             .map_err(|e| ConsumeError::Invalid(format!("starting member {index}: {e}")))?;
         self.members.push((stop, Some(handle)));
         Ok(index)
@@ -218,7 +255,14 @@ impl Group {
     /// runs while the members go on writing (DuckDB allows one writing process per file, so such work runs
     /// in this process rather than in a second one).
     pub fn connect_warehouse(&self) -> Result<Warehouse, WarehouseError> {
-        self.shared.connect()
+        Ok(self.shared.connect()?.0)
+    }
+
+    /// A connection of the warehouse as reopened after a fatal error (or as it is, if no member
+    /// reopened it yet): for work such as the vault, whose connection died with the old instance.
+    pub fn reconnect_warehouse(&self) -> Result<Warehouse, WarehouseError> {
+        let (_, epoch) = self.shared.connect()?;
+        Ok(self.shared.reopen(epoch)?.0)
     }
 
     /// Stops every member and returns the run's totals.

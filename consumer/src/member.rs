@@ -461,7 +461,7 @@ fn seek(consumer: &BaseConsumer<MemberContext>, key: &Key, to: SeekTo) -> Result
 pub fn run_member(
     index: usize,
     shared: Arc<Shared>,
-    warehouse: Warehouse,
+    warehouse: (Warehouse, u64),
     stop: &AtomicBool,
 ) -> Result<(), ConsumeError> {
     let options = shared.options.clone();

@@ -22,8 +22,8 @@ use crate::decode::DeadLetterReason;
 use crate::group::Shared;
 use crate::metrics::TableLabels;
 
-/// The longest wait between two attempts of a write or a lookup.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// The longest backoff between two attempts of a write or a lookup (jitter adds up to as much again).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(15);
 
 /// Each stored offset of the group, by topic and partition.
 pub type StoredOffsets = HashMap<(String, i32), i64>;
@@ -66,7 +66,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn spawn(name: &str, warehouse: Warehouse, shared: Arc<Shared>) -> std::io::Result<Writer> {
+    /// `warehouse`: the member's connection, and the epoch of the instance it belongs to.
+    pub fn spawn(
+        name: &str,
+        (warehouse, epoch): (Warehouse, u64),
+        shared: Arc<Shared>,
+    ) -> std::io::Result<Writer> {
         let (commands, inbox) = std::sync::mpsc::channel();
         let (outbox, replies) = std::sync::mpsc::channel();
         let abandon = Arc::new(AtomicBool::new(false));
@@ -77,6 +82,7 @@ impl Writer {
                 .spawn(move || {
                     let mut writer = WriterThread {
                         warehouse,
+                        epoch,
                         shared,
                         abandon,
                     };
@@ -139,6 +145,8 @@ impl Drop for Writer {
 
 struct WriterThread {
     warehouse: Warehouse,
+    /// Which opening of the warehouse `warehouse` is a connection of.
+    epoch: u64,
     shared: Arc<Shared>,
     abandon: Arc<AtomicBool>,
 }
@@ -162,7 +170,10 @@ impl WriterThread {
                         metrics.warehouse_errors.inc();
                         e.is_retriable()
                     },
-                    || self.write_once(&batch, &advances),
+                    || {
+                        let result = self.write_once(&batch, &advances);
+                        self.reopen_if_fatal(result)
+                    },
                 );
                 match result {
                     Ok(()) => {
@@ -185,13 +196,41 @@ impl WriterThread {
         }
     }
 
+    /// A fatal error (DuckDB invalidated its instance, for example after a commit hit a full disk) leaves
+    /// this connection dead for good: the warehouse is opened again and the operation retried on a new
+    /// connection (its writes fenced as usual). A warehouse that will not open again is not retried: the
+    /// member stops and the process exits non-zero, for its supervisor to restart.
+    fn reopen_if_fatal<T>(
+        &mut self,
+        result: Result<T, WarehouseError>,
+    ) -> Result<T, WarehouseError> {
+        match result {
+            Err(e) if e.is_fatal() => {
+                tracing::error!(error = %e, "the warehouse failed fatally; opening it again");
+                self.shared.metrics.warehouse_errors.inc();
+                match self.shared.reopen(self.epoch) {
+                    Ok((warehouse, epoch)) => {
+                        self.warehouse = warehouse;
+                        self.epoch = epoch;
+                        Err(WarehouseError::Unavailable(format!(
+                            "{e} (reopened; retrying)"
+                        )))
+                    }
+                    Err(open) => Err(WarehouseError::Sql(format!(
+                        "the warehouse failed fatally ({e}) and would not open again: {open}"
+                    ))),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// The group's stored offsets, retried until the warehouse answers (assigning without them could
     /// re-read or skip events) or the writer is abandoned.
     fn stored_offsets(&mut self) -> Result<StoredOffsets, WarehouseError> {
         let group = self.shared.options.group.clone();
         let abandon = self.abandon.clone();
-        let warehouse = &mut self.warehouse;
-        let metrics = &self.shared.metrics;
+        let metrics = self.shared.metrics.clone();
         retry(
             "reading the stored offsets",
             Policy::forever(MAX_RETRY_DELAY),
@@ -200,7 +239,10 @@ impl WriterThread {
                 metrics.warehouse_errors.inc();
                 e.is_retriable()
             },
-            || warehouse.stored_offsets(&group),
+            || {
+                let result = self.warehouse.stored_offsets(&group);
+                self.reopen_if_fatal(result)
+            },
         )
         .map(|offsets| {
             offsets

@@ -135,7 +135,14 @@ fn consume_with_vault(
         std::thread::sleep(Duration::from_millis(50));
         if last.elapsed() >= every {
             last = std::time::Instant::now();
-            crate::vault::run_scheduled(&mut vault_warehouse, model, &metrics);
+            if crate::vault::run_scheduled(&mut vault_warehouse, model, &metrics) {
+                // The instance died (a full disk, say): the members reopen it; the vault takes a
+                // connection of the new one for its next run.
+                match group.reconnect_warehouse() {
+                    Ok(w) => vault_warehouse = w,
+                    Err(e) => eprintln!("vault: the warehouse will not open again: {e}"),
+                }
+            }
         }
     }
     drop(vault_warehouse);

@@ -167,14 +167,21 @@ pub fn print_report(report: &RunReport) {
 }
 
 /// One scheduled run: reported, counted, and on failure logged rather than fatal, since a failed run commits
-/// nothing and the next one retries the same rows.
-pub fn run_scheduled(w: &mut Warehouse, model: &Model, metrics: &VaultMetrics) {
+/// nothing and the next one retries the same rows. Returns whether the warehouse handle died with it (see
+/// `playlog_warehouse::fatal_message`): the caller then needs a new one.
+pub fn run_scheduled(w: &mut Warehouse, model: &Model, metrics: &VaultMetrics) -> bool {
     let started = Instant::now();
     let result = playlog_vault::run(w, model);
     metrics.record(&result, started.elapsed());
     match result {
-        Ok(report) => print_report(&report),
-        Err(e) => eprintln!("vault: run failed, retrying at the next one: {e}"),
+        Ok(report) => {
+            print_report(&report);
+            false
+        }
+        Err(e) => {
+            eprintln!("vault: run failed, retrying at the next one: {e}");
+            playlog_warehouse::fatal_message(&e.to_string())
+        }
     }
 }
 
@@ -226,8 +233,12 @@ pub fn run(args: VaultArgs) -> Result<()> {
                         Err(e) => return Err(e.into()),
                     }
                 }
-                if let Some(w) = opened.as_mut() {
-                    run_scheduled(w, &model, &metrics);
+                if let Some(w) = opened.as_mut()
+                    && run_scheduled(w, &model, &metrics)
+                {
+                    // The handle died (DuckDB invalidates its instance after a fatal error): open it
+                    // again at the next run.
+                    opened = None;
                 }
                 while !stop.load(Ordering::Relaxed) && started.elapsed() < every {
                     std::thread::sleep(Duration::from_millis(100));

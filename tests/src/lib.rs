@@ -720,7 +720,12 @@ pub fn total(expected: &BTreeMap<Stream, Vec<EventRecord>>) -> usize {
 
 /// Every expected event is in its raw table exactly once, with every field unchanged.
 pub fn assert_exactly_once(scratch: &Scratch, expected: &BTreeMap<Stream, Vec<EventRecord>>) {
-    let conn = open_warehouse(&scratch.path().join("w.duckdb"));
+    assert_exactly_once_in(&scratch.path().join("w.duckdb"), expected);
+}
+
+/// As [`assert_exactly_once`], for the warehouse file at `path`.
+pub fn assert_exactly_once_in(path: &Path, expected: &BTreeMap<Stream, Vec<EventRecord>>) {
+    let conn = open_warehouse(path);
     for stream in Stream::ALL {
         let (rows, distinct) = raw_counts(&conn, stream.topic());
         let want = &expected[&stream];
@@ -765,8 +770,22 @@ pub fn start_consumer_at(
     extra: &[&str],
     envs: &[(&str, &str)],
 ) -> ConsumeProcess {
+    let file = scratch.path().join("w.duckdb");
+    start_consumer_into(broker, scratch, name, metrics, &file, extra, envs)
+}
+
+/// As [`start_consumer_at`], writing to the DuckDB file at `file`.
+pub fn start_consumer_into(
+    broker: &Broker,
+    scratch: &Scratch,
+    name: &str,
+    metrics: &str,
+    file: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> ConsumeProcess {
     let metrics = metrics.to_owned();
-    let warehouse = format!("duckdb:{}", scratch.path().join("w.duckdb").display());
+    let warehouse = format!("duckdb:{}", file.display());
     let mut args = vec![
         "consume",
         "--brokers",

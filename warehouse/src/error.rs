@@ -66,7 +66,27 @@ pub fn open_hint(path: &str, message: &str, parent_exists: bool) -> String {
     }
 }
 
+/// Whether a warehouse's message says its handle is dead for good (see [`WarehouseError::is_fatal`]),
+/// for callers that only have the message (the vault's SQL errors).
+pub fn fatal_message(message: &str) -> bool {
+    message.contains("database has been invalidated") || message.contains("FATAL Error")
+}
+
 impl WarehouseError {
+    /// Whether the warehouse handle itself is dead: DuckDB invalidates its whole database instance after a
+    /// fatal error (a commit that hit a full disk, an I/O error), and every connection of it then fails
+    /// for good. Only a new instance, opened again from the file, can go on.
+    pub fn is_fatal(&self) -> bool {
+        let message = match self {
+            WarehouseError::Write { source }
+            | WarehouseError::ReadOffsets { source }
+            | WarehouseError::Migrate { source, .. } => source.to_string(),
+            WarehouseError::Sql(m) => m.clone(),
+            _ => return false,
+        };
+        fatal_message(&message)
+    }
+
     /// Whether trying the same operation again later can succeed: writes can (a lock, a full disk, an I/O
     /// hiccup); a bad URL or a file that will not open cannot.
     pub fn is_retriable(&self) -> bool {
@@ -83,6 +103,19 @@ impl WarehouseError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalidated_duckdb_instance_is_fatal_and_a_busy_one_is_not() {
+        let invalidated = WarehouseError::Sql(
+            "FATAL Error: Failed: database has been invalidated because of a previous fatal error. The database must be restarted prior to being used again.".into(),
+        );
+        assert!(invalidated.is_fatal());
+        assert!(
+            !WarehouseError::Sql("Catalog Error: Table with name x does not exist".into())
+                .is_fatal()
+        );
+        assert!(!WarehouseError::Injected.is_fatal());
+    }
 
     #[test]
     fn open_hints_match_their_cause() {

@@ -19,7 +19,8 @@ const STOP_CHECK: Duration = Duration::from_millis(50);
 /// How long and how often to retry.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
-    /// The longest wait between two attempts.
+    /// The longest backoff between two attempts; `backon`'s jitter adds a random share of up to as much
+    /// again, so that members that failed together do not retry together.
     pub max_delay: Duration,
     /// Attempts after the first; `None` retries until success or the stop signal.
     pub retries: Option<usize>,
