@@ -160,21 +160,8 @@ impl WriterThread {
             },
             Command::Write { batch, advances } => {
                 let started = Instant::now();
-                let abandon = self.abandon.clone();
-                let metrics = self.shared.metrics.clone();
-                let result = retry(
-                    "landing a batch",
-                    Policy::forever(MAX_RETRY_DELAY),
-                    Some(&abandon),
-                    |e: &WarehouseError| {
-                        metrics.warehouse_errors.inc();
-                        e.is_retriable()
-                    },
-                    || {
-                        let result = self.write_once(&batch, &advances);
-                        self.reopen_if_fatal(result)
-                    },
-                );
+                let result =
+                    self.until_done("landing a batch", |w| w.write_once(&batch, &advances));
                 match result {
                     Ok(()) => {
                         self.shared
@@ -194,6 +181,30 @@ impl WriterThread {
                 }
             }
         }
+    }
+
+    /// Runs `op` on this writer's connection until it succeeds, fails for good, or the writer is
+    /// abandoned: retriable errors with the process's policy, a dead connection by reopening.
+    fn until_done<T>(
+        &mut self,
+        what: &str,
+        mut op: impl FnMut(&mut Self) -> Result<T, WarehouseError>,
+    ) -> Result<T, WarehouseError> {
+        let abandon = self.abandon.clone();
+        let metrics = self.shared.metrics.clone();
+        retry(
+            what,
+            Policy::forever(MAX_RETRY_DELAY),
+            Some(&abandon),
+            |e: &WarehouseError| {
+                metrics.warehouse_errors.inc();
+                e.is_retriable()
+            },
+            || {
+                let result = op(self);
+                self.reopen_if_fatal(result)
+            },
+        )
     }
 
     /// A fatal error (DuckDB invalidated its instance, for example after a commit hit a full disk) leaves
@@ -229,21 +240,9 @@ impl WriterThread {
     /// re-read or skip events) or the writer is abandoned.
     fn stored_offsets(&mut self) -> Result<StoredOffsets, WarehouseError> {
         let group = self.shared.options.group.clone();
-        let abandon = self.abandon.clone();
-        let metrics = self.shared.metrics.clone();
-        retry(
-            "reading the stored offsets",
-            Policy::forever(MAX_RETRY_DELAY),
-            Some(&abandon),
-            |e: &WarehouseError| {
-                metrics.warehouse_errors.inc();
-                e.is_retriable()
-            },
-            || {
-                let result = self.warehouse.stored_offsets(&group);
-                self.reopen_if_fatal(result)
-            },
-        )
+        self.until_done("reading the stored offsets", |w| {
+            w.warehouse.stored_offsets(&group)
+        })
         .map(|offsets| {
             offsets
                 .into_iter()
