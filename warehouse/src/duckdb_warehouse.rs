@@ -487,7 +487,13 @@ mod tests {
             .map(|_| ())
             .and_then(|()| b.commit());
         a.commit().expect("the first commit wins");
-        assert!(b_result.is_err(), "the second writer must fail");
+        let race = WarehouseError::Write {
+            source: b_result.expect_err("the second writer must fail"),
+        };
+        assert!(
+            race.is_retriable(),
+            "a lost race is retried (and then fenced): {race}"
+        );
         let stored = w.stored_offsets("g").expect("offsets");
         assert_eq!(
             stored
@@ -501,6 +507,17 @@ mod tests {
             .write("g", &RawBatch::new(), &[o(0, Some(5), 11)])
             .expect_err("a retry with the stale offset is fenced");
         assert!(matches!(err, WarehouseError::Fenced { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_missing_offsets_table_is_not_retried_for_ever() {
+        let (_dir, mut w) = open_temp();
+        w.conn
+            .execute_batch("DROP TABLE raw._kafka_offsets")
+            .expect("drop");
+        let err = w.stored_offsets("g").expect_err("no table");
+        assert!(!err.is_retriable(), "{err}");
+        assert!(!err.is_fatal(), "{err}");
     }
 
     #[test]

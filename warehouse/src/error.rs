@@ -66,6 +66,18 @@ pub fn open_hint(path: &str, message: &str, parent_exists: bool) -> String {
     }
 }
 
+/// DuckDB's classes of error that no retry changes: the statement itself is wrong for this database.
+fn refused_as_sql(message: &str) -> bool {
+    [
+        "Catalog Error",
+        "Binder Error",
+        "Parser Error",
+        "Conversion Error",
+    ]
+    .iter()
+    .any(|class| message.contains(class))
+}
+
 /// Whether a warehouse's message says its handle is dead for good (see [`WarehouseError::is_fatal`]),
 /// for callers that only have the message (the vault's SQL errors).
 pub fn fatal_message(message: &str) -> bool {
@@ -88,15 +100,16 @@ impl WarehouseError {
     }
 
     /// Whether trying the same operation again later can succeed: writes can (a lock, a full disk, an I/O
-    /// hiccup); a bad URL or a file that will not open cannot.
+    /// hiccup, a write-write conflict); a bad URL, a file that will not open, or SQL that DuckDB refuses
+    /// as such (a missing table, a type it cannot convert) cannot, and is not retried for ever.
     pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            WarehouseError::Write { .. }
-                | WarehouseError::ReadOffsets { .. }
-                | WarehouseError::Injected
-                | WarehouseError::Unavailable(_)
-        )
+        match self {
+            WarehouseError::Write { source } | WarehouseError::ReadOffsets { source } => {
+                !refused_as_sql(&source.to_string())
+            }
+            WarehouseError::Injected | WarehouseError::Unavailable(_) => true,
+            _ => false,
+        }
     }
 }
 
