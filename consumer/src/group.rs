@@ -253,16 +253,17 @@ impl Group {
 
     /// A warehouse connection of its own, beside the members': for work such as the vault, which then
     /// runs while the members go on writing (DuckDB allows one writing process per file, so such work runs
-    /// in this process rather than in a second one).
-    pub fn connect_warehouse(&self) -> Result<Warehouse, WarehouseError> {
-        Ok(self.shared.connect()?.0)
+    /// in this process rather than in a second one). With it, the epoch of the instance it belongs to.
+    pub fn connect_warehouse(&self) -> Result<(Warehouse, u64), WarehouseError> {
+        self.shared.connect()
     }
 
-    /// A connection of the warehouse as reopened after a fatal error (or as it is, if no member
-    /// reopened it yet): for work such as the vault, whose connection died with the old instance.
-    pub fn reconnect_warehouse(&self) -> Result<Warehouse, WarehouseError> {
-        let (_, epoch) = self.shared.connect()?;
-        Ok(self.shared.reopen(epoch)?.0)
+    /// After a fatal error on a connection of epoch `seen` (from `connect_warehouse` or this): a
+    /// connection of the warehouse as reopened, by a member or, if none has yet, by this call. A
+    /// connection of an instance that is already the new one never reopens it again (two instances of
+    /// one file would both write).
+    pub fn reconnect_warehouse(&self, seen: u64) -> Result<(Warehouse, u64), WarehouseError> {
+        self.shared.reopen(seen)
     }
 
     /// Stops every member and returns the run's totals.

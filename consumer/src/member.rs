@@ -93,6 +93,11 @@ impl Member {
     /// Partitions assigned (fetching paused): their stored offsets are looked up.
     pub fn assigned(&mut self, partitions: &[Key], now: Instant) {
         self.refetching(now);
+        self.shared.metrics.rebalances.inc();
+        if partitions.is_empty() {
+            // A cooperative rebalance that gave this member nothing new: nothing to look up.
+            return;
+        }
         self.lookups_sent += 1;
         self.writer.send(Command::LookUp);
         for key in partitions {
@@ -100,7 +105,6 @@ impl Member {
                 .insert(key.clone(), Partition::assigned(now));
             self.lookups.insert(key.clone(), self.lookups_sent);
         }
-        self.shared.metrics.rebalances.inc();
     }
 
     /// Partitions revoked: land the batch first (within `deadline`), unless they were lost, when someone
@@ -126,6 +130,7 @@ impl Member {
         for key in partitions {
             self.partitions.remove(key);
             self.lookups.remove(key);
+            self.observed.remove(key);
             self.lag.remove(key);
             let labels = self.labels(key);
             self.shared.metrics.lag.remove(&labels);

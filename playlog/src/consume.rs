@@ -129,7 +129,7 @@ fn consume_with_vault(
         group.add_member()?;
     }
     // The vault's own connection: its runs go on beside the members' writes, never holding them up.
-    let mut vault_warehouse = group.connect_warehouse()?;
+    let (mut vault_warehouse, mut vault_epoch) = group.connect_warehouse()?;
     let mut last = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) && group.running() == options.members {
         std::thread::sleep(Duration::from_millis(50));
@@ -138,8 +138,8 @@ fn consume_with_vault(
             if crate::vault::run_scheduled(&mut vault_warehouse, model, &metrics) {
                 // The instance died (a full disk, say): the members reopen it; the vault takes a
                 // connection of the new one for its next run.
-                match group.reconnect_warehouse() {
-                    Ok(w) => vault_warehouse = w,
+                match group.reconnect_warehouse(vault_epoch) {
+                    Ok((w, epoch)) => (vault_warehouse, vault_epoch) = (w, epoch),
                     Err(e) => eprintln!("vault: the warehouse will not open again: {e}"),
                 }
             }
