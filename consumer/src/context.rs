@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use playlog_kafka::ConnectionWatch;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaRespErr;
@@ -70,6 +70,14 @@ impl ClientContext for MemberContext {
 }
 
 impl ConsumerContext for MemberContext {
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            // Common in a rebalance (the generation moved on); the poll loop commits again.
+            tracing::debug!(error = %e, "an offset commit to Kafka failed; committing again");
+            self.member().commit_failed_at = Some(Instant::now());
+        }
+    }
+
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,

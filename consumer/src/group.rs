@@ -132,6 +132,16 @@ pub fn run(options: &ConsumeOptions, stop: &AtomicBool) -> Result<ConsumeSummary
     group.stop()
 }
 
+/// Where the members of this process stand, for progress lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Rows landed since the start, all tables.
+    pub rows: u64,
+    pub dead_letters: u64,
+    /// Partitions the members hold now.
+    pub partitions: i64,
+}
+
 /// A running member: its stop flag and its thread.
 type MemberHandle = (
     Arc<AtomicBool>,
@@ -245,6 +255,15 @@ impl Group {
             .iter()
             .filter(|(_, h)| h.as_ref().is_some_and(|h| !h.is_finished()))
             .count()
+    }
+
+    pub fn progress(&self) -> Progress {
+        let shared = &self.shared;
+        Progress {
+            rows: shared.rows.iter().map(|r| r.load(Ordering::Relaxed)).sum(),
+            dead_letters: shared.dead_letter_count.load(Ordering::Relaxed),
+            partitions: shared.metrics.assigned_partitions.get(),
+        }
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -34,6 +34,8 @@ use crate::writer::{Command, Reply, StoredOffsets, Writer};
 const SEEK_CHECK: Duration = Duration::from_millis(20);
 /// How long a stopping member waits for its last batch to land.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
+/// How long after a failed offset commit to Kafka it is made again.
+const RECOMMIT_AFTER: Duration = Duration::from_secs(1);
 
 type Key = (String, i32);
 
@@ -68,6 +70,10 @@ pub struct Member {
     last_seek_check: Instant,
     /// A failure the member cannot go on after.
     failed: Option<WarehouseError>,
+    /// When an offset commit to Kafka last failed (in its callback), until it is made again. Without
+    /// this, a commit lost in a rebalance would leave Kafka's offsets, and every lag tool reading them,
+    /// behind for good once the topics go quiet.
+    pub commit_failed_at: Option<Instant>,
 }
 
 impl Member {
@@ -87,6 +93,7 @@ impl Member {
             paused: false,
             last_seek_check: Instant::now(),
             failed: None,
+            commit_failed_at: None,
         }
     }
 
@@ -101,8 +108,13 @@ impl Member {
         self.lookups_sent += 1;
         self.writer.send(Command::LookUp);
         for key in partitions {
-            self.partitions
-                .insert(key.clone(), Partition::assigned(now));
+            if self
+                .partitions
+                .insert(key.clone(), Partition::assigned(now))
+                .is_none()
+            {
+                self.shared.metrics.assigned_partitions.inc();
+            }
             self.lookups.insert(key.clone(), self.lookups_sent);
         }
     }
@@ -128,7 +140,9 @@ impl Member {
             self.drop_batch(Instant::now());
         }
         for key in partitions {
-            self.partitions.remove(key);
+            if self.partitions.remove(key).is_some() {
+                self.shared.metrics.assigned_partitions.dec();
+            }
             self.lookups.remove(key);
             self.observed.remove(key);
             self.lag.remove(key);
@@ -329,6 +343,35 @@ impl Member {
         }
     }
 
+    /// The offsets landed in the warehouse, as a list to commit to Kafka.
+    fn stored_offsets(&self) -> TopicPartitionList {
+        let mut commit = TopicPartitionList::new();
+        for (key, p) in &self.partitions {
+            if let Some(stored) = p.stored() {
+                let _ = commit.add_partition_offset(&key.0, key.1, Offset::Offset(stored));
+            }
+        }
+        commit
+    }
+
+    /// After a failed commit, commits the landed offsets again, at most once per `RECOMMIT_AFTER`.
+    fn recommit_if_failed(&mut self, consumer: &BaseConsumer<MemberContext>, now: Instant) {
+        if self
+            .commit_failed_at
+            .is_none_or(|at| now.duration_since(at) < RECOMMIT_AFTER)
+        {
+            return;
+        }
+        self.commit_failed_at = None;
+        let commit = self.stored_offsets();
+        if commit.count() > 0
+            && let Err(e) = consumer.commit(&commit, CommitMode::Async)
+        {
+            tracing::debug!(error = %e, "committing offsets to Kafka again");
+            self.commit_failed_at = Some(now);
+        }
+    }
+
     /// Makes the seeks the partitions ask for (after a jump, a stall, a rewind, or a failed seek).
     fn due_seeks(&mut self, consumer: &BaseConsumer<MemberContext>, now: Instant) {
         if now.duration_since(self.last_seek_check) < SEEK_CHECK {
@@ -455,6 +498,16 @@ impl Member {
     }
 }
 
+impl Drop for Member {
+    /// A member that ends without a revocation (an error) no longer holds its partitions.
+    fn drop(&mut self) {
+        self.shared
+            .metrics
+            .assigned_partitions
+            .dec_by(self.partitions.len() as i64);
+    }
+}
+
 fn seek(consumer: &BaseConsumer<MemberContext>, key: &Key, to: SeekTo) -> Result<(), KafkaError> {
     let offset = match to {
         SeekTo::Beginning => Offset::Beginning,
@@ -512,6 +565,7 @@ pub fn run_member(
         }
         member.due_seeks(&consumer, Instant::now());
         member.flush_when_due(&consumer);
+        member.recommit_if_failed(&consumer, Instant::now());
     }
     // Shutting down: land what we have, then leave the group (dropping the consumer closes it, which
     // revokes our partitions through the rebalance callback, with nothing left to land).
@@ -523,12 +577,7 @@ pub fn run_member(
             );
             member.drop_batch(Instant::now());
         }
-        let mut commit = TopicPartitionList::new();
-        for (key, p) in &member.partitions {
-            if let Some(stored) = p.stored() {
-                let _ = commit.add_partition_offset(&key.0, key.1, Offset::Offset(stored));
-            }
-        }
+        let commit = member.stored_offsets();
         drop(member);
         if commit.count() > 0 {
             let _ = consumer.commit(&commit, CommitMode::Sync);

@@ -48,6 +48,7 @@ pub struct Metrics {
     pub dead_letters: Family<DeadLetterLabels, Counter>,
     pub warehouse_errors: Counter,
     pub rebalances: Counter,
+    pub assigned_partitions: Gauge,
 }
 
 impl Metrics {
@@ -76,6 +77,7 @@ impl Metrics {
         let dead_letters = Family::<DeadLetterLabels, Counter>::default();
         let warehouse_errors = Counter::default();
         let rebalances = Counter::default();
+        let assigned_partitions = Gauge::default();
         registry.register(
             "kafka_consumergroup_group_lag",
             "High watermark minus the group's committed offset, per partition",
@@ -129,6 +131,12 @@ impl Metrics {
             "Partition assignments and revocations seen by members",
             rebalances.clone(),
         );
+        // A group whose members together hold no partition while lag grows is stuck in a rebalance.
+        registry.register(
+            "playlog_assigned_partitions",
+            "Partitions assigned to this process's members",
+            assigned_partitions.clone(),
+        );
         Arc::new(Metrics {
             registry,
             lag,
@@ -141,6 +149,7 @@ impl Metrics {
             dead_letters,
             warehouse_errors,
             rebalances,
+            assigned_partitions,
         })
     }
 

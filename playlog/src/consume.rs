@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Args;
@@ -66,6 +66,9 @@ pub struct ConsumeArgs {
     /// The vault model for --vault-every (TOML); the shipped schemas/vault/model.toml by default.
     #[arg(long, env = "PLAYLOG_VAULT_MODEL")]
     vault_model: Option<std::path::PathBuf>,
+    /// No progress lines (rows landed, rows/s and partitions held, every 5 seconds).
+    #[arg(long, short, env = "PLAYLOG_QUIET")]
+    quiet: bool,
 }
 
 pub fn run(args: ConsumeArgs) -> Result<()> {
@@ -94,13 +97,14 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         options.kafka.brokers(),
         options.warehouse
     );
-    let summary = match args.vault_every {
-        None => playlog_consumer::run(&options, &stop)?,
-        Some(every) => {
-            let model = crate::vault::load_model(args.vault_model.as_deref())?;
-            consume_with_vault(&options, &stop, every, &model)?
-        }
+    let vault = match args.vault_every {
+        None => None,
+        Some(every) => Some((
+            every,
+            crate::vault::load_model(args.vault_model.as_deref())?,
+        )),
     };
+    let summary = consume(&options, &stop, vault.as_ref(), !args.quiet)?;
     eprintln!("consume summary:");
     for s in Stream::ALL {
         eprintln!(
@@ -116,45 +120,93 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Consumes, and runs the vault every `every` on a connection of its own to the members' warehouse.
-fn consume_with_vault(
+/// Consumes until stopped or a member fails. With `vault`, also runs the vault on its schedule, on a
+/// connection of its own to the members' warehouse, and once more at the end.
+fn consume(
     options: &ConsumeOptions,
     stop: &AtomicBool,
-    every: Duration,
-    model: &playlog_vault::Model,
+    vault: Option<&(Duration, playlog_vault::Model)>,
+    progress: bool,
 ) -> Result<playlog_consumer::ConsumeSummary> {
-    let metrics = playlog_vault::VaultMetrics::register(&options.metrics, every);
     let mut group = playlog_consumer::Group::start(options)?;
     for _ in 0..options.members {
         group.add_member()?;
     }
-    // The vault's own connection: its runs go on beside the members' writes, never holding them up.
-    let (mut vault_warehouse, mut vault_epoch) = group.connect_warehouse()?;
-    let mut last = std::time::Instant::now();
+    let mut line = crate::consume_progress::ProgressLine::new(Instant::now());
+    let mut scheduled = match vault {
+        Some((every, model)) => Some(ScheduledVault::start(&group, options, *every, model)?),
+        None => None,
+    };
     while !stop.load(Ordering::Relaxed) && group.running() == options.members {
         std::thread::sleep(Duration::from_millis(50));
-        if last.elapsed() >= every {
-            last = std::time::Instant::now();
-            if crate::vault::run_scheduled(&mut vault_warehouse, model, &metrics) {
-                // The instance died (a full disk, say): the members reopen it; the vault takes a
-                // connection of the new one for its next run.
-                match group.reconnect_warehouse(vault_epoch) {
-                    Ok((w, epoch)) => (vault_warehouse, vault_epoch) = (w, epoch),
-                    Err(e) => eprintln!("vault: the warehouse will not open again: {e}"),
-                }
+        if let Some(v) = &mut scheduled {
+            v.run_if_due(&group);
+        }
+        if let Some(l) = line
+            .due(group.progress(), Instant::now())
+            .filter(|_| progress)
+        {
+            eprintln!("{l}");
+        }
+    }
+    drop(scheduled);
+    let summary = group.stop()?;
+    if let Some((_, model)) = vault {
+        // A last run, so that the vault holds everything that landed.
+        let report = playlog_vault::run(
+            &mut playlog_warehouse::Warehouse::open_with(
+                &options.warehouse,
+                options.bigquery_endpoint.as_deref(),
+            )?,
+            model,
+        )?;
+        crate::vault::print_report(&report);
+    }
+    Ok(summary)
+}
+
+/// The in-process vault: its own connection, so that its runs go on beside the members' writes and
+/// never hold them up.
+struct ScheduledVault<'m> {
+    model: &'m playlog_vault::Model,
+    metrics: playlog_vault::VaultMetrics,
+    every: Duration,
+    last: Instant,
+    warehouse: playlog_warehouse::Warehouse,
+    epoch: u64,
+}
+
+impl<'m> ScheduledVault<'m> {
+    fn start(
+        group: &playlog_consumer::Group,
+        options: &ConsumeOptions,
+        every: Duration,
+        model: &'m playlog_vault::Model,
+    ) -> Result<ScheduledVault<'m>> {
+        let metrics = playlog_vault::VaultMetrics::register(&options.metrics, every);
+        let (warehouse, epoch) = group.connect_warehouse()?;
+        Ok(ScheduledVault {
+            model,
+            metrics,
+            every,
+            last: Instant::now(),
+            warehouse,
+            epoch,
+        })
+    }
+
+    fn run_if_due(&mut self, group: &playlog_consumer::Group) {
+        if self.last.elapsed() < self.every {
+            return;
+        }
+        self.last = Instant::now();
+        if crate::vault::run_scheduled(&mut self.warehouse, self.model, &self.metrics) {
+            // The instance died (a full disk, say): the members reopen it; the vault takes a
+            // connection of the new one for its next run.
+            match group.reconnect_warehouse(self.epoch) {
+                Ok((w, epoch)) => (self.warehouse, self.epoch) = (w, epoch),
+                Err(e) => eprintln!("vault: the warehouse will not open again: {e}"),
             }
         }
     }
-    drop(vault_warehouse);
-    let summary = group.stop()?;
-    // A last run, so that the vault holds everything that landed.
-    let report = playlog_vault::run(
-        &mut playlog_warehouse::Warehouse::open_with(
-            &options.warehouse,
-            options.bigquery_endpoint.as_deref(),
-        )?,
-        model,
-    )?;
-    crate::vault::print_report(&report);
-    Ok(summary)
 }

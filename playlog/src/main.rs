@@ -1,6 +1,7 @@
 //! `playlog`: the one user-facing binary. Parses arguments and hands each subcommand to its module.
 
 mod consume;
+mod consume_progress;
 mod duration_arg;
 mod kafka_args;
 mod logging;
