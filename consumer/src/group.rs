@@ -119,19 +119,6 @@ pub fn consumer_config(options: &ConsumeOptions) -> ClientConfig {
     config
 }
 
-/// Runs `options.members` members until `stop` is set or one of them fails, then flushes, commits and
-/// leaves the group.
-pub fn run(options: &ConsumeOptions, stop: &AtomicBool) -> Result<ConsumeSummary, ConsumeError> {
-    let mut group = Group::start(options)?;
-    for _ in 0..options.members {
-        group.add_member()?;
-    }
-    while !stop.load(Ordering::Relaxed) && group.running() == options.members {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    group.stop()
-}
-
 /// Where the members of this process stand, for progress lines.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {

@@ -16,5 +16,5 @@ pub mod options;
 pub mod partition;
 mod writer;
 
-pub use group::{ConsumeError, ConsumeSummary, Group, Progress, run};
+pub use group::{ConsumeError, ConsumeSummary, Group, Progress};
 pub use options::ConsumeOptions;
