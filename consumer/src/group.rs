@@ -26,6 +26,33 @@ pub enum ConsumeError {
     Warehouse(#[from] WarehouseError),
     #[error("{0}")]
     Kafka(String),
+    /// The log's end stands below the offset the warehouse stored for it.
+    #[error(
+        "{topic}[{partition}] ends at offset {log_end}, but the warehouse stored offset {stored} for group {group}: \
+         the topic was recreated or truncated, or these brokers serve another Kafka log. Consuming on would skip \
+         the new log's offsets below {stored}. If the move is deliberate, start once with --reset-offsets (the \
+         raw rows stay; the group's offsets and the vault's marks restart from the new log's beginning)"
+    )]
+    LogBehind {
+        group: String,
+        topic: String,
+        partition: i32,
+        stored: i64,
+        log_end: i64,
+    },
+    /// The brokers are another cluster than the one the warehouse's offsets came from.
+    #[error(
+        "the warehouse's offsets for group {group} came from Kafka cluster {stored}, but the brokers at {brokers} \
+         are cluster {current}: its offsets mean nothing here, and consuming would skip records. If the move is \
+         deliberate, start once with --reset-offsets (the raw rows stay; the group's offsets and the vault's \
+         marks restart from the new cluster's beginning)"
+    )]
+    OtherCluster {
+        group: String,
+        brokers: String,
+        stored: String,
+        current: String,
+    },
 }
 
 /// Totals of a run, for the final summary.
@@ -146,7 +173,7 @@ impl Group {
     /// Opens the warehouse (migrating it), checks the brokers answer, and starts serving metrics.
     pub fn start(options: &ConsumeOptions) -> Result<Group, ConsumeError> {
         options.validate().map_err(ConsumeError::Invalid)?;
-        let warehouse =
+        let mut warehouse =
             Warehouse::open_with(&options.warehouse, options.bigquery_endpoint.as_deref())?;
         tracing::info!(warehouse = %warehouse.describe(), "warehouse ready");
         // Check the brokers answer before starting members, for one clear error.
@@ -164,6 +191,9 @@ impl Group {
             let _ = probe.poll(Duration::from_millis(100));
         })
         .map_err(ConsumeError::Kafka)?;
+        // Stored offsets mean something only in the log they came from.
+        let cluster = probe.client().fetch_cluster_id(Duration::from_secs(10));
+        crate::kafka_log::claim(&mut warehouse, options, cluster.as_deref())?;
         // The dead-letter topic must exist before the first bad record; brokers may not auto-create it.
         // It takes letters as large as the records the consumer accepts, with their headers.
         let letter_limit = crate::dead_letter::letter_limit(options.max_record_bytes).to_string();

@@ -9,6 +9,7 @@ mod context;
 pub mod dead_letter;
 pub mod decode;
 mod group;
+pub mod kafka_log;
 pub mod lag;
 mod member;
 pub mod metrics;

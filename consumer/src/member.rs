@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use playlog_kafka::ConnectionWatch;
 use playlog_model::Stream;
-use playlog_warehouse::{KafkaMeta, OffsetAdvance, RawBatch, Warehouse, WarehouseError};
+use playlog_warehouse::{KafkaMeta, OffsetAdvance, RawBatch, Warehouse};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -69,7 +69,7 @@ pub struct Member {
     paused: bool,
     last_seek_check: Instant,
     /// A failure the member cannot go on after.
-    failed: Option<WarehouseError>,
+    failed: Option<ConsumeError>,
     /// When an offset commit to Kafka last failed (in its callback), until it is made again. Without
     /// this, a commit lost in a rebalance would leave Kafka's offsets, and every lag tool reading them,
     /// behind for good once the topics go quiet.
@@ -186,9 +186,22 @@ impl Member {
                 readable_end: Some(high_watermark),
             },
         );
-        let Some(committed) = self.partitions.get(&key).map(|p| p.stored().unwrap_or(0)) else {
+        let fetching = !self.paused;
+        let Some(p) = self.partitions.get_mut(&key) else {
             return;
         };
+        if let Some(behind) = p.log_end(high_watermark, fetching, Instant::now())
+            && self.failed.is_none()
+        {
+            self.failed = Some(ConsumeError::LogBehind {
+                group: self.shared.options.group.clone(),
+                topic: key.0.clone(),
+                partition: key.1,
+                stored: behind.stored,
+                log_end: behind.log_end,
+            });
+        }
+        let committed = p.stored().unwrap_or(0);
         let now = now_ms();
         let clock = self.lag.entry(key.clone()).or_default();
         clock.observe(high_watermark, now);
@@ -306,7 +319,7 @@ impl Member {
                     p.write_failed();
                 }
                 self.drop_batch(now);
-                self.failed = Some(e);
+                self.failed = Some(e.into());
             }
         }
     }
@@ -559,7 +572,7 @@ pub fn run_member(
         let mut member = ctx.member();
         member.serve_replies(&consumer);
         if let Some(e) = member.failed.take() {
-            tracing::error!(error = %e, "the warehouse refused a write that cannot be retried; this member stops");
+            tracing::error!(error = %e, "this member stops");
             failure = Some(e);
             break;
         }
@@ -586,7 +599,7 @@ pub fn run_member(
     consumer.unsubscribe();
     drop(consumer);
     match failure {
-        Some(e) => Err(e.into()),
+        Some(e) => Err(e),
         None => Ok(()),
     }
 }

@@ -23,6 +23,9 @@ pub struct ConsumeOptions {
     pub max_record_bytes: usize,
     /// Where to serve Prometheus metrics; `None` to serve none.
     pub metrics_addr: Option<String>,
+    /// Forget the group's stored offsets and read every partition from the log's beginning: once, for a
+    /// deliberate move to another Kafka log (a recreated topic, a new cluster).
+    pub reset_offsets: bool,
     /// The process's registry: the consumer registers its metrics here, beside any other component's.
     pub metrics: playlog_metrics::MetricsRegistry,
 }

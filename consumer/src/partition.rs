@@ -33,6 +33,21 @@ pub const JUMP_RETRY: Duration = Duration::from_millis(50);
 /// judged to have landed past them (tansu's seek into its last batch returns nothing until more arrives).
 pub const STALL_AFTER: Duration = Duration::from_secs(2);
 
+/// How long the log's end must stand below the stored offset, while fetching, before the warehouse is
+/// judged to hold another log's offsets. Fetch statistics report the high watermark of the last fetch
+/// response: right after an assignment or a pause it can be a stale one, but fetches (every
+/// `fetch.wait.max.ms`, 100 ms) refresh it long before this.
+pub const BEHIND_FOR: Duration = Duration::from_secs(10);
+
+/// The log's end stands below what the warehouse stored: the topic was recreated or truncated (or an
+/// unclean leader election lost records), or the brokers serve another log. Reading on would skip the
+/// new log's offsets below `stored`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogBehind {
+    pub stored: i64,
+    pub log_end: i64,
+}
+
 /// Where a partition's fetcher should go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeekTo {
@@ -73,6 +88,8 @@ pub struct Partition {
     in_flight: Option<i64>,
     next: i64,
     fetch: Fetch,
+    /// Since when fetch statistics have shown the log's end below `stored`, without a break.
+    behind_since: Option<Instant>,
 }
 
 /// What the fetcher has shown since the last seek.
@@ -107,6 +124,7 @@ impl Partition {
                 last_seek: now,
                 seek_wanted: None,
             },
+            behind_since: None,
         }
     }
 
@@ -125,6 +143,7 @@ impl Partition {
     /// The warehouse's offset is known: consume from it. Returns the seek that starts the fetch there.
     pub fn found(&mut self, stored: Option<i64>, now: Instant) -> SeekTo {
         self.phase = Phase::Consuming;
+        self.behind_since = None;
         self.stored = stored;
         self.in_flight = None;
         self.next = stored.unwrap_or(0);
@@ -223,12 +242,42 @@ impl Partition {
     /// again from the offset after the last record it delivered, which can be inside a batch, so what it
     /// delivers first is judged like the first record after a seek.
     pub fn refetching(&mut self, now: Instant) {
+        // The statistics' high watermark may be stale until the fetcher runs again.
+        self.behind_since = None;
         if self.phase == Phase::Consuming && self.fetch.seek_wanted.is_none() {
             self.fetch.target = Some(self.next);
             self.fetch.positioned = false;
             self.fetch.jumped = false;
             self.fetch.last_seek = now;
         }
+    }
+
+    /// The high watermark of a fetch-statistics report (`fetching`: the member was not paused, so the
+    /// fetcher was refreshing it). Returns the evidence once the log's end has stood below the stored
+    /// offset for [`BEHIND_FOR`] without a break. Kafka's topic ids would tell a recreated topic at once,
+    /// but librdkafka's API exposes none; a recreated topic whose new log has already grown past the stored
+    /// offset is not detected.
+    pub fn log_end(
+        &mut self,
+        high_watermark: i64,
+        fetching: bool,
+        now: Instant,
+    ) -> Option<LogBehind> {
+        let behind = match self.stored {
+            Some(stored) if self.phase == Phase::Consuming && fetching => {
+                (0..stored).contains(&high_watermark).then_some(stored)
+            }
+            _ => None,
+        };
+        let Some(stored) = behind else {
+            self.behind_since = None;
+            return None;
+        };
+        let since = *self.behind_since.get_or_insert(now);
+        (now.saturating_duration_since(since) >= BEHIND_FOR).then_some(LogBehind {
+            stored,
+            log_end: high_watermark,
+        })
     }
 
     /// The seek `due_seek` returned was made. (One that failed is returned again by `due_seek`.)
@@ -291,6 +340,50 @@ mod tests {
         let to = p.found(stored, t0);
         p.sought(to, t0);
         p
+    }
+
+    #[test]
+    fn a_log_end_below_the_stored_offset_for_long_enough_is_another_log() {
+        let t0 = Instant::now();
+        let mut p = consuming(Some(5000), t0);
+        assert_eq!(p.log_end(120, true, t0), None);
+        assert_eq!(p.log_end(120, true, t0 + BEHIND_FOR / 2), None);
+        assert_eq!(
+            p.log_end(130, true, t0 + BEHIND_FOR),
+            Some(LogBehind {
+                stored: 5000,
+                log_end: 130
+            })
+        );
+    }
+
+    #[test]
+    fn a_stale_or_paused_log_end_below_the_stored_offset_is_not_evidence() {
+        let t0 = Instant::now();
+        let mut p = consuming(Some(5000), t0);
+        // The watermark caught up: the streak ends.
+        assert_eq!(p.log_end(120, true, t0), None);
+        assert_eq!(p.log_end(5000, true, t0 + BEHIND_FOR / 2), None);
+        assert_eq!(p.log_end(120, true, t0 + BEHIND_FOR), None);
+        // Paused (back-pressure): nothing refreshes the watermark, so nothing is judged.
+        assert_eq!(p.log_end(120, false, t0 + BEHIND_FOR * 2), None);
+        assert_eq!(p.log_end(120, true, t0 + BEHIND_FOR * 2), None);
+        // A rebalance pauses fetching too.
+        p.refetching(t0 + BEHIND_FOR * 2);
+        assert_eq!(p.log_end(120, true, t0 + BEHIND_FOR * 3), None);
+        // Unknown (-1), nothing stored yet, or still looking up: never evidence.
+        let mut fresh = consuming(None, t0);
+        assert_eq!(fresh.log_end(0, true, t0), None);
+        assert_eq!(fresh.log_end(0, true, t0 + BEHIND_FOR), None);
+        let mut unknown = consuming(Some(10), t0);
+        assert_eq!(unknown.log_end(-1, true, t0), None);
+        assert_eq!(unknown.log_end(-1, true, t0 + BEHIND_FOR), None);
+        let mut looking_up = Partition::assigned(t0);
+        assert_eq!(looking_up.log_end(0, true, t0 + BEHIND_FOR), None);
+        // Ordinary progress: the stored offset is at or below the end.
+        let mut caught_up = consuming(Some(10), t0);
+        assert_eq!(caught_up.log_end(10, true, t0), None);
+        assert_eq!(caught_up.log_end(10, true, t0 + BEHIND_FOR), None);
     }
 
     #[test]

@@ -66,6 +66,12 @@ pub struct ConsumeArgs {
     /// The vault model for --vault-every (TOML); the shipped schemas/vault/model.toml by default.
     #[arg(long, env = "PLAYLOG_VAULT_MODEL")]
     vault_model: Option<std::path::PathBuf>,
+    /// Forget the group's stored offsets, and the vault's marks, and read every partition from the log's
+    /// beginning: once, for a deliberate move to another Kafka log (a recreated topic, a new cluster),
+    /// when the consumer refuses to start without it. The raw rows stay. Not an environment variable on
+    /// purpose: left on, every start would read the whole log again.
+    #[arg(long)]
+    reset_offsets: bool,
     /// No progress lines (rows landed, rows/s and partitions held, every 5 seconds).
     #[arg(long, short, env = "PLAYLOG_QUIET")]
     quiet: bool,
@@ -85,8 +91,12 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         dlq_topic: args.dlq_topic,
         max_record_bytes: args.max_record_bytes,
         metrics_addr: (args.metrics_addr != "off").then_some(args.metrics_addr),
+        reset_offsets: args.reset_offsets,
         metrics: playlog_metrics::MetricsRegistry::default(),
     };
+    if options.reset_offsets {
+        forget_vault_marks(&options)?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signals(stop.clone())?;
     eprintln!(
@@ -116,6 +126,23 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
     eprintln!(
         "  {} batches, {} dead letters",
         summary.batches, summary.dead_letters
+    );
+    Ok(())
+}
+
+/// Before the group's offsets are reset: the vault's marks go first, so that a reset cut short leaves the
+/// warehouse still refusing to start (its cluster or offsets unchanged) rather than a vault that skips
+/// the new log's first offsets. A vault running elsewhere (BigQuery's vault Deployment) should be stopped
+/// meanwhile: a run between the two steps would stage the old offsets again and move the marks back.
+fn forget_vault_marks(options: &ConsumeOptions) -> Result<()> {
+    let mut warehouse = playlog_warehouse::Warehouse::open_with(
+        &options.warehouse,
+        options.bigquery_endpoint.as_deref(),
+    )?;
+    let forgotten = playlog_vault::forget_marks(&mut warehouse)?;
+    tracing::warn!(
+        marks = forgotten,
+        "--reset-offsets: the vault's marks are forgotten; its next run stages raw from the beginning"
     );
     Ok(())
 }

@@ -156,6 +156,8 @@ pub struct BrokerOptions {
     pub advertised: Option<String>,
     /// `--authentication`: SASL (SCRAM) required.
     pub authentication: bool,
+    /// `--cluster-id`, the id its metadata reports; tansu's default (`tansu_cluster`) if `None`.
+    pub cluster_id: Option<String>,
 }
 
 impl Default for BrokerOptions {
@@ -164,6 +166,7 @@ impl Default for BrokerOptions {
             storage: "memory://tansu/".into(),
             advertised: None,
             authentication: false,
+            cluster_id: None,
         }
     }
 }
@@ -211,6 +214,9 @@ impl Broker {
         if options.authentication {
             args.push("--authentication");
         }
+        if let Some(id) = &options.cluster_id {
+            args.extend(["--cluster-id", id]);
+        }
         Command::new(tansu_bin())
             .args(&args)
             .current_dir(scratch.path())
@@ -233,6 +239,13 @@ impl Broker {
         self.options.authentication = authentication;
         self.child = Broker::spawn(&self.scratch, &self.address, &self.options);
         self.wait_until_listening(Duration::from_secs(30));
+    }
+
+    /// Stops the broker and starts it again on the same port as cluster `cluster_id`. With `memory://`
+    /// storage its log is gone: a recreated topic, or another cluster, to a consumer's stored offsets.
+    pub fn restart_as(&mut self, cluster_id: Option<&str>) {
+        self.options.cluster_id = cluster_id.map(str::to_owned);
+        self.restart(self.options.authentication);
     }
 
     /// Creates a SCRAM user (`scram256` or `scram512`) through the running broker's admin API.

@@ -37,6 +37,7 @@ impl SecureBroker {
             },
             advertised: Some(format!("localhost:{port}")),
             authentication: false,
+            cluster_id: None,
         });
         let tls = TlsTerminator::start(
             port,

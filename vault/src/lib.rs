@@ -261,6 +261,22 @@ impl SqlSession for Timed<'_> {
     }
 }
 
+/// Forgets the vault's marks (the next offset it has staged, per topic and partition), so that the next
+/// run stages raw from each partition's beginning: what a move of the consumer to another Kafka log
+/// needs (`playlog consume --reset-offsets`), where offsets restart below the marks. Rows staged again
+/// are loaded only where new (hubs, links and change points are keyed), so the run that follows costs
+/// about as much as a first build and changes nothing already loaded. Returns the marks forgotten.
+pub fn forget_marks(warehouse: &mut dyn Transact) -> Result<usize, SqlError> {
+    let sql = Sql::for_warehouse(warehouse);
+    let marks = sql.table("vault", "_staged_offsets");
+    if !exists(warehouse, &marks)? {
+        return Ok(0);
+    }
+    transaction(warehouse, |s| {
+        s.execute(&format!("DELETE FROM {marks} WHERE true"))
+    })
+}
+
 /// Whether a table exists (a catalog error, not a failure, when it does not).
 fn exists(warehouse: &mut dyn Transact, table: &str) -> Result<bool, SqlError> {
     match transaction(warehouse, |s| s.columns(table)) {

@@ -8,7 +8,7 @@ use crate::sql::{Rows, SqlError, SqlSession, Value, sql_error, timestamp_text};
 use crate::{Committed, OffsetAdvance, PartitionOffset, WarehouseError};
 
 /// The DDL, numbered and applied once each, in order. Every file is idempotent too (`IF NOT EXISTS`).
-const MIGRATIONS: [(&str, &str); 2] = [
+const MIGRATIONS: [(&str, &str); 3] = [
     (
         "001-raw-events",
         include_str!("../../schemas/warehouse/duckdb/001-raw-events.sql"),
@@ -16,6 +16,10 @@ const MIGRATIONS: [(&str, &str); 2] = [
     (
         "002-kafka-offsets",
         include_str!("../../schemas/warehouse/duckdb/002-kafka-offsets.sql"),
+    ),
+    (
+        "003-kafka-clusters",
+        include_str!("../../schemas/warehouse/duckdb/003-kafka-clusters.sql"),
     ),
 ];
 

@@ -13,6 +13,7 @@
 mod bigquery;
 mod duckdb_warehouse;
 mod error;
+mod kafka_log;
 pub mod raw_batch;
 pub mod retry;
 mod sql;

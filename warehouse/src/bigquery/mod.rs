@@ -27,7 +27,7 @@ const DEFAULT_ENDPOINT: &str = "https://bigquery.googleapis.com";
 
 /// The raw schema's migrations, applied once each through the ledger `PREFIX_raw._schema_migrations` (the
 /// mechanism of `playlog_sql::migrate`, as for DuckDB and the vault); each statement is idempotent too.
-const DDL: [(&str, &str); 2] = [
+const DDL: [(&str, &str); 3] = [
     (
         "001-raw-events",
         include_str!("../../../schemas/warehouse/bigquery/001-raw-events.sql"),
@@ -35,6 +35,10 @@ const DDL: [(&str, &str); 2] = [
     (
         "002-kafka-offsets",
         include_str!("../../../schemas/warehouse/bigquery/002-kafka-offsets.sql"),
+    ),
+    (
+        "003-kafka-clusters",
+        include_str!("../../../schemas/warehouse/bigquery/003-kafka-clusters.sql"),
     ),
 ];
 
@@ -425,7 +429,7 @@ impl SqlSession for BigQuerySession<'_> {
     }
 }
 
-fn string(text: &str) -> String {
+pub(crate) fn string(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
@@ -482,12 +486,12 @@ mod tests {
             .iter()
             .flat_map(|(_, f)| playlog_sql::migrate::statements(f))
             .collect();
-        assert_eq!(s.len(), 5);
+        assert_eq!(s.len(), 6);
         for (statement, table) in s.iter().zip(
             playlog_model::Stream::ALL
                 .iter()
                 .map(|s| s.topic())
-                .chain(["_kafka_offsets"]),
+                .chain(["_kafka_offsets", "_kafka_clusters"]),
         ) {
             assert!(
                 statement.starts_with(&format!("CREATE TABLE IF NOT EXISTS `{{raw}}.{table}`")),
