@@ -75,8 +75,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 metrics_port=$(free_port)
 producer_metrics_port=$(free_port)
 warehouse="duckdb:$(pwd)/playlog.duckdb"
-# The warehouse records Kafka offsets of this broker's log. Fed by a new, empty log it would take the new
-# records for ones it already holds and land nothing, so refuse rather than run silently empty.
+# The warehouse records Kafka offsets of this broker's log. Fed by a new, empty log the consumer would stop
+# after a few seconds (the log ends below its stored offsets); say so up front, with the quickstart's remedy.
 if [ -e playlog.duckdb ] && [ ! -e "$state/broker.db" ]; then
   echo "quickstart: playlog.duckdb holds offsets of a broker log that is gone ($state/broker.db is missing)." >&2
   echo "quickstart: move playlog.duckdb away (or delete it) to start afresh; see README, Troubleshooting." >&2
