@@ -53,6 +53,7 @@ impl ClientContext for MemberContext {
 
     fn stats(&self, statistics: Statistics) {
         let mut member = self.member();
+        member.subscribed(&statistics);
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 if *partition < 0 || p.hi_offset < 0 {

@@ -170,6 +170,21 @@ impl Member {
         }
     }
 
+    /// The partitions of the subscribed topics in a statistics report's metadata (librdkafka lists a
+    /// topic's every partition, assigned or not, and an internal one numbered -1).
+    pub fn subscribed(&self, statistics: &rdkafka::Statistics) {
+        let topics = &self.shared.options.topics;
+        let count = statistics
+            .topics
+            .iter()
+            .filter(|(name, _)| topics.contains(name))
+            .map(|(_, t)| t.partitions.keys().filter(|p| **p >= 0).count())
+            .sum::<usize>();
+        if count > 0 {
+            self.shared.metrics.subscribed_partitions.set(count as i64);
+        }
+    }
+
     /// Fetch statistics for one partition.
     pub fn observe(
         &mut self,

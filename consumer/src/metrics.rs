@@ -49,6 +49,7 @@ pub struct Metrics {
     pub warehouse_errors: Counter,
     pub rebalances: Counter,
     pub assigned_partitions: Gauge,
+    pub subscribed_partitions: Gauge,
 }
 
 impl Metrics {
@@ -78,6 +79,7 @@ impl Metrics {
         let warehouse_errors = Counter::default();
         let rebalances = Counter::default();
         let assigned_partitions = Gauge::default();
+        let subscribed_partitions = Gauge::default();
         registry.register(
             "kafka_consumergroup_group_lag",
             "High watermark minus the group's committed offset, per partition",
@@ -137,6 +139,13 @@ impl Metrics {
             "Partitions assigned to this process's members",
             assigned_partitions.clone(),
         );
+        // Set, not summed: every member of every process sees the same metadata. Fewer assigned than
+        // subscribed across the group, for minutes, means partitions nobody reads.
+        registry.register(
+            "playlog_subscribed_partitions",
+            "Partitions of the subscribed topics, as the brokers' metadata reports them",
+            subscribed_partitions.clone(),
+        );
         Arc::new(Metrics {
             registry,
             lag,
@@ -150,6 +159,7 @@ impl Metrics {
             warehouse_errors,
             rebalances,
             assigned_partitions,
+            subscribed_partitions,
         })
     }
 
