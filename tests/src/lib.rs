@@ -825,6 +825,22 @@ impl ConsumeProcess {
         rows_ingested_at(&self.metrics)
     }
 
+    /// Waits until `want` rows have landed (at most `timeout`), then stops the consumer with SIGTERM,
+    /// which must end it cleanly.
+    pub fn land_and_stop(&mut self, want: usize, timeout: Duration) {
+        assert!(
+            wait_for(timeout, || self.rows_ingested() >= want as f64),
+            "rows landed: {} of {want}\n{}",
+            self.rows_ingested(),
+            self.process.output()
+        );
+        assert!(
+            self.process.terminate(Duration::from_secs(30)),
+            "SIGTERM must end the consumer cleanly:\n{}",
+            self.process.output()
+        );
+    }
+
     pub fn metric(&self, name: &str) -> f64 {
         scrape(&self.metrics).map_or(-1.0, |s| metric_sum(&s, name))
     }

@@ -9,19 +9,29 @@ use std::time::Duration;
 use playlog_e2e::*;
 use playlog_model::{EventRecord, Stream};
 
-#[test]
-fn two_members_land_a_day_exactly_once_and_leave_cleanly_on_sigterm() {
-    let broker = Broker::start();
-    let scratch = Scratch::new("consume-day");
-    produce_to(&broker, &DAY);
-    let expected = produce_to_dir(&scratch, "expected", &DAY);
-    let mut consumer = start_consumer(
-        &broker,
-        &scratch,
+/// The acceptance day on the broker, what it holds in `scratch`'s `expected/`, and a consumer of two
+/// members landing it.
+fn a_day_for_two_members(
+    broker: &Broker,
+    scratch: &Scratch,
+) -> (ConsumeProcess, BTreeMap<Stream, Vec<EventRecord>>) {
+    produce_to(broker, &DAY);
+    let expected = produce_to_dir(scratch, "expected", &DAY);
+    let consumer = start_consumer(
+        broker,
+        scratch,
         "consumer",
         &["--members", "2", "--flush-interval", "200ms"],
         &[],
     );
+    (consumer, expected)
+}
+
+#[test]
+fn two_members_land_a_day_exactly_once_and_leave_cleanly_on_sigterm() {
+    let broker = Broker::start();
+    let scratch = Scratch::new("consume-day");
+    let (mut consumer, expected) = a_day_for_two_members(&broker, &scratch);
     let want = total(&expected) as f64;
     assert!(
         wait_for(Duration::from_secs(90), || consumer.rows_ingested() >= want),
@@ -108,28 +118,8 @@ fn two_members_land_a_day_exactly_once_on_tansus_sqlite_engine_too() {
         ..BrokerOptions::default()
     });
     let scratch = Scratch::new("consume-day-sqlite");
-    produce_to(&broker, &DAY);
-    let expected = produce_to_dir(&scratch, "expected", &DAY);
-    let mut consumer = start_consumer(
-        &broker,
-        &scratch,
-        "consumer",
-        &["--members", "2", "--flush-interval", "200ms"],
-        &[],
-    );
-    let want = total(&expected) as f64;
-    assert!(
-        wait_for(Duration::from_secs(120), || consumer.rows_ingested()
-            >= want),
-        "rows landed: {}\n{}",
-        consumer.rows_ingested(),
-        consumer.process.output()
-    );
-    assert!(
-        consumer.process.terminate(Duration::from_secs(30)),
-        "{}",
-        consumer.process.output()
-    );
+    let (mut consumer, expected) = a_day_for_two_members(&broker, &scratch);
+    consumer.land_and_stop(total(&expected), Duration::from_secs(120));
     assert_exactly_once(&scratch, &expected);
 }
 
@@ -997,20 +987,14 @@ fn a_warehouse_refuses_another_kafka_log_until_reset_and_the_vault_follows_the_r
     let warehouse = format!("duckdb:{}", file.display());
     produce_to(&broker, &DAY);
     let day = produce_to_dir(&scratch, "day", &DAY);
-    let mut consumer = start_consumer(
+    start_consumer(
         &broker,
         &scratch,
         "day",
         &["--flush-interval", "200ms"],
         &[],
-    );
-    assert!(
-        wait_for(Duration::from_secs(90), || consumer.rows_ingested()
-            >= total(&day) as f64),
-        "{}",
-        consumer.process.output()
-    );
-    assert!(consumer.process.terminate(Duration::from_secs(30)));
+    )
+    .land_and_stop(total(&day), Duration::from_secs(90));
     assert_success(
         &playlog(&["vault", "build", "--warehouse", &warehouse], &[]),
         "vault build",
@@ -1042,20 +1026,14 @@ fn a_warehouse_refuses_another_kafka_log_until_reset_and_the_vault_follows_the_r
 
     // The deliberate move: the new log lands from its beginning, beside the old rows.
     let short = produce_to_dir(&scratch, "short", &SHORT);
-    let mut consumer = start_consumer(
+    start_consumer(
         &broker,
         &scratch,
         "reset",
         &["--flush-interval", "200ms", "--reset-offsets"],
         &[],
-    );
-    assert!(
-        wait_for(Duration::from_secs(90), || consumer.rows_ingested()
-            >= total(&short) as f64),
-        "{}",
-        consumer.process.output()
-    );
-    assert!(consumer.process.terminate(Duration::from_secs(30)));
+    )
+    .land_and_stop(total(&short), Duration::from_secs(90));
     let conn = open_warehouse(&file);
     assert_eq!(raw_total(&conn) as usize, total(&day) + total(&short));
     for stream in Stream::ALL {

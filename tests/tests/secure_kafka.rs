@@ -108,19 +108,7 @@ fn consume_the_day(scratch: &Scratch, client: &[&str], envs: &[(&str, &str)]) {
         ),
         metrics,
     };
-    let want = total(&expected) as f64;
-    assert!(
-        wait_for(Duration::from_secs(120), || consumer.rows_ingested()
-            >= want),
-        "rows landed: {} of {want}\n{}",
-        consumer.rows_ingested(),
-        consumer.process.output()
-    );
-    assert!(
-        consumer.process.terminate(Duration::from_secs(30)),
-        "{}",
-        consumer.process.output()
-    );
+    consumer.land_and_stop(total(&expected), Duration::from_secs(120));
     assert_exactly_once(scratch, &expected);
 }
 
