@@ -7,6 +7,8 @@
 #   - The broker: a tansu broker this script starts on a free loopback port; `127.0.0.1:9092` in a block
 #     becomes that address, and the quickstart gets `--port` (9092 may be taken by the user's own broker).
 #   - `target/release/` becomes "$CARGO_TARGET_DIR/release/" when CARGO_TARGET_DIR points elsewhere (as in CI).
+#   - `playlog serve` runs in the background (a user runs the curl lines from another terminal) on a free
+#     port that replaces 127.0.0.1:8080 in every line, and stops at the end of its block.
 #   - Ctrl-C: a `playlog consume` line is sent SIGINT after CONSUME_SECONDS (as a user presses Ctrl-C), and
 #     the quickstart runs with `--duration`, which the README gives as its equivalent.
 #   - The quickstart's broker state goes to a scratch XDG_STATE_HOME, not ~/.local/state/playlog.
@@ -36,7 +38,9 @@ for own in playlog.duckdb playlog.duckdb.wal out; do
 done
 scratch=$(mktemp -d)
 broker_pid=""
+serve_pid=""
 cleanup() {
+  [ -z "$serve_pid" ] || kill "$serve_pid" 2>/dev/null || true
   [ -z "$broker_pid" ] || kill "$broker_pid" 2>/dev/null || true
   rm -rf playlog.duckdb playlog.duckdb.wal out "$scratch"
   if [ -d "$saved" ]; then
@@ -47,6 +51,7 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
+serve_port=$(free_port)
 
 # The README's ```sh blocks, one file each, with continuation lines joined.
 awk -v dir="$scratch" '
@@ -64,8 +69,16 @@ out="$scratch/out.txt"
 run() {
   local line=$1 status=0
   line=${line//127.0.0.1:9092/127.0.0.1:$port}
+  line=${line//127.0.0.1:8080/127.0.0.1:$serve_port}
   [ -z "${CARGO_TARGET_DIR:-}" ] || line=${line//target\/release\//$CARGO_TARGET_DIR/release/}
   case "$line" in
+    *"playlog serve "*)
+      say "\$ $line   (in the background)"
+      bash -c "$line" >"$scratch/serve.log" 2>&1 &
+      serve_pid=$!
+      for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$serve_port") 2>/dev/null && return; sleep 0.1; done
+      cat "$scratch/serve.log" >&2
+      fail "playlog serve did not listen on 127.0.0.1:$serve_port" ;;
     *" consume "*)
       say "\$ $line   (Ctrl-C after ${CONSUME_SECONDS} s)"
       # One SIGINT to the process itself (timeout(1) would signal its process group too: a second
@@ -133,8 +146,10 @@ try_block() {
       *"--output out/"*) expect "produce --output out/ wrote no file per stream" files_per_stream ;;
       *"count(DISTINCT event_id)"*) expect "raw.listen_events does not hold each of the $sent_listens listen events sent exactly once" counted_once ;;
       *top_songs_daily*) expect "marts.top_songs_daily has no top songs of 2026-01-01" has "2026-01-01" ;;
+      *song_hourly_metrics.csv*) expect "the API's CSV of marts.song_hourly_metrics has no header" has "^date,hour,song_hk" ;;
     esac
   done <"$1"
+  [ -z "$serve_pid" ] || { kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; serve_pid=""; }
 }
 
 for block in "${blocks[@]}"; do

@@ -72,6 +72,12 @@ pub struct ConsumeArgs {
     /// purpose: left on, every start would read the whole log again.
     #[arg(long)]
     reset_offsets: bool,
+    /// Also serve the marts' REST API from this process, on this loopback address (for example
+    /// 127.0.0.1:8080): DuckDB lets no other process read the file while the consumer writes it.
+    #[arg(long, env = "PLAYLOG_SERVE_ADDR", value_name = "ADDR")]
+    serve: Option<String>,
+    #[command(flatten)]
+    serve_http: crate::serve::ServeHttpArgs,
     /// No progress lines (rows landed, rows/s and partitions held, every 5 seconds).
     #[arg(long, short, env = "PLAYLOG_QUIET")]
     quiet: bool,
@@ -114,7 +120,11 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
             crate::vault::load_model(args.vault_model.as_deref())?,
         )),
     };
-    let summary = consume(&options, &stop, vault.as_ref(), !args.quiet)?;
+    let serve = args
+        .serve
+        .as_deref()
+        .map(|addr| args.serve_http.options(addr));
+    let summary = consume(&options, &stop, vault.as_ref(), serve.as_ref(), !args.quiet)?;
     eprintln!("consume summary:");
     for s in Stream::ALL {
         eprintln!(
@@ -153,9 +163,19 @@ fn consume(
     options: &ConsumeOptions,
     stop: &AtomicBool,
     vault: Option<&(Duration, playlog_vault::Model)>,
+    serve: Option<&playlog_serve::ServeOptions>,
     progress: bool,
 ) -> Result<playlog_consumer::ConsumeSummary> {
     let mut group = playlog_consumer::Group::start(options)?;
+    if let Some(serve) = serve {
+        // Connections of the members' own database instance: they see each committed batch and vault run.
+        let (warehouse, _) = group.connect_warehouse()?;
+        let Some(duckdb) = warehouse.duckdb_connection() else {
+            anyhow::bail!("--serve reads DuckDB warehouses (duckdb:PATH) for now");
+        };
+        let bound = playlog_serve::start(serve, duckdb).map_err(anyhow::Error::msg)?;
+        eprintln!("serve: http://{bound}/api/v1 (read-only)");
+    }
     for _ in 0..options.members {
         group.add_member()?;
     }

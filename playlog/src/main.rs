@@ -7,6 +7,7 @@ mod kafka_args;
 mod logging;
 mod migrate;
 mod produce;
+mod serve;
 mod signals;
 mod time_arg;
 mod vault;
@@ -42,6 +43,8 @@ enum Command {
     Report(vault::ReportArgs),
     /// Bring the warehouse's schemas up to date: raw tables, vault, marts (each migration once).
     Migrate(migrate::MigrateArgs),
+    /// Serve the marts as a read-only REST API (JSON and CSV, filters, sorting, pages).
+    Serve(Box<serve::ServeArgs>),
 }
 
 fn main() {
@@ -54,6 +57,7 @@ fn main() {
         Command::Check(args) => vault::check(*args),
         Command::Report(args) => vault::report(args),
         Command::Migrate(args) => migrate::run(args),
+        Command::Serve(args) => serve::run(*args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -14,6 +14,7 @@ fn the_readme_cli_reference_matches_help() {
         "vault run",
         "check",
         "report",
+        "serve",
     ] {
         let output = std::process::Command::new(playlog_bin())
             .args(command.split(' '))

@@ -26,6 +26,7 @@ use playlog_sql::{SqlError, SqlSession, Transact, Value, autocommit, transaction
 pub use catalog::Catalog;
 pub use check::CheckResult;
 pub use dialect::{Dialect, Sql};
+pub use marts::MART_KEYS;
 pub use metrics::VaultMetrics;
 pub use model::{DEFAULT_MODEL, Model, ModelError};
 pub use plan::Step;

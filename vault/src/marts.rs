@@ -309,6 +309,17 @@ impl Marts {
     }
 }
 
+/// Each mart's unique key, the columns that tell its rows apart: what `playlog serve` pages by (ties
+/// broken by it), so that walking the pages skips and repeats no row.
+pub const MART_KEYS: [(&str, &[&str]); 6] = [
+    ("listens", &["listen_hk"]),
+    ("sessions", &["session_hk"]),
+    ("daily_user_activity", &["date", "user_hk"]),
+    ("song_hourly_metrics", &["hour", "song_hk"]),
+    ("top_songs_daily", &["date", "rank"]),
+    ("level_changes", &["date"]),
+];
+
 /// Every mart, with typed columns. Partitioned by event date in BigQuery: rebuilds and readers go by
 /// date.
 pub(crate) fn mart_tables() -> Vec<TableDef> {
@@ -451,5 +462,29 @@ impl Dates {
             last = param("touched_last"),
             touched = self.touched,
         )
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn every_mart_has_a_key_of_its_own_columns() {
+        let marts = mart_tables();
+        assert_eq!(marts.len(), MART_KEYS.len());
+        for mart in &marts {
+            let (_, key) = MART_KEYS
+                .iter()
+                .find(|(name, _)| *name == mart.name)
+                .unwrap_or_else(|| panic!("{} has no key", mart.name));
+            for column in *key {
+                assert!(
+                    mart.column_names().contains(column),
+                    "{}.{column}",
+                    mart.name
+                );
+            }
+        }
     }
 }

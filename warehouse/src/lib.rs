@@ -146,6 +146,16 @@ impl Warehouse {
         }
     }
 
+    /// A DuckDB warehouse's connection, for readers that bind their own parameters (`playlog serve`);
+    /// `None` for BigQuery.
+    pub fn duckdb_connection(&self) -> Option<&duckdb::Connection> {
+        match self {
+            Warehouse::DuckDb(w) => Some(w.connection()),
+            #[cfg(feature = "bigquery")]
+            Warehouse::BigQuery(_) => None,
+        }
+    }
+
     /// Where the warehouse is, for logs.
     pub fn describe(&self) -> String {
         match self {

@@ -1,0 +1,71 @@
+//! `playlog serve`: the REST API over a DuckDB warehouse file that no process is writing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  # The marts of playlog.duckdb, read-only, on http://127.0.0.1:8080/api/v1:
+  playlog serve
+  curl 'http://127.0.0.1:8080/api/v1/marts.top_songs_daily.json?date=2026-01-01&_size=10'
+  curl 'http://127.0.0.1:8080/api/v1/marts.song_hourly_metrics.csv?plays__gte=3&_sort_desc=plays'
+  # While a consumer writes the file, serve from inside it instead:
+  playlog consume --vault-every 10s --serve 127.0.0.1:8080")]
+pub struct ServeArgs {
+    /// Where to listen: a loopback address (there is no authentication yet).
+    #[arg(long, env = "PLAYLOG_SERVE_ADDR", default_value = "127.0.0.1:8080")]
+    addr: String,
+    #[command(flatten)]
+    http: ServeHttpArgs,
+    /// Warehouse URL: duckdb:PATH (opened read-only).
+    #[arg(
+        long,
+        env = "PLAYLOG_WAREHOUSE",
+        default_value = "duckdb:playlog.duckdb"
+    )]
+    warehouse: String,
+}
+
+/// The API's own flags, shared with `playlog consume --serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeHttpArgs {
+    /// Also serve the raw event tables and personal columns (names, locations, user agents).
+    #[arg(long, env = "PLAYLOG_SERVE_EXPOSE_RAW")]
+    pub expose_raw: bool,
+    /// Requests answered at once, each on a warehouse connection of its own.
+    #[arg(long, env = "PLAYLOG_SERVE_WORKERS", default_value_t = 4)]
+    pub serve_workers: usize,
+}
+
+impl ServeHttpArgs {
+    pub fn options(&self, addr: &str) -> playlog_serve::ServeOptions {
+        playlog_serve::ServeOptions {
+            addr: addr.to_owned(),
+            expose_raw: self.expose_raw,
+            workers: self.serve_workers,
+        }
+    }
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let Some(path) = playlog_warehouse::duckdb_path(&args.warehouse) else {
+        anyhow::bail!(
+            "--warehouse {}: playlog serve reads DuckDB files (duckdb:PATH) for now",
+            args.warehouse
+        );
+    };
+    let conn = playlog_serve::open_read_only(path).map_err(anyhow::Error::msg)?;
+    let bound =
+        playlog_serve::start(&args.http.options(&args.addr), &conn).map_err(anyhow::Error::msg)?;
+    eprintln!("serve: http://{bound}/api/v1 (read-only, from {path}; Ctrl-C to stop)");
+    let stop = Arc::new(AtomicBool::new(false));
+    crate::signals::stop_on_signals(stop.clone())?;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}

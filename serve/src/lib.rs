@@ -1,0 +1,135 @@
+//! `playlog serve`: a read-only REST API (`/api/v1/…`) over the marts, on DuckDB. It runs as a command
+//! of its own on a warehouse file nobody writes, or inside `playlog consume --serve`, on connections of
+//! the consumer's own database instance (DuckDB allows one writing process per file): each response
+//! reads one committed snapshot and never holds up ingestion.
+//!
+//! HTTP is `tiny_http` (already the metrics endpoint's): synchronous like DuckDB's API, a fixed pool of
+//! workers with a connection each, which is also the concurrency limit.
+
+pub mod api;
+pub mod query;
+pub mod tables;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// How the API is served.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where to listen: a loopback address (there is no authentication yet).
+    pub addr: String,
+    /// Also serve the raw event tables and personal columns.
+    pub expose_raw: bool,
+    /// Requests answered at once, each on a DuckDB connection of its own.
+    pub workers: usize,
+}
+
+/// Every column of the schemas the API may serve, in table order.
+fn warehouse_columns(
+    conn: &duckdb::Connection,
+) -> Result<Vec<(String, String, String, String)>, duckdb::Error> {
+    let mut stmt = conn.prepare(
+        "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns \
+         WHERE table_schema IN ('marts', 'raw') ORDER BY table_schema, table_name, ordinal_position",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    rows.collect()
+}
+
+/// The served tables as the warehouse holds them now (marts appear with the first vault run).
+pub fn discover(
+    conn: &duckdb::Connection,
+    expose_raw: bool,
+) -> Result<Vec<tables::ServedTable>, duckdb::Error> {
+    Ok(tables::served(&warehouse_columns(conn)?, expose_raw))
+}
+
+/// Starts serving on `options.addr` with connections cloned from `conn`; returns the bound address.
+pub fn start(options: &ServeOptions, conn: &duckdb::Connection) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = options.addr.parse().map_err(|e| {
+        format!(
+            "--serve/--addr {:?}: not an address such as 127.0.0.1:8080 ({e})",
+            options.addr
+        )
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "--serve/--addr {addr}: only loopback addresses are served for now (the API has no authentication yet); \
+             put a reverse proxy with authentication in front to reach it from elsewhere"
+        ));
+    }
+    let server = Arc::new(
+        tiny_http::Server::http(addr)
+            .map_err(|e| format!("serving the API on {addr}: {e}. Is the port in use?"))?,
+    );
+    let bound = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| format!("serving the API on {addr}: not an IP address"))?;
+    for worker in 0..options.workers.max(1) {
+        let conn = conn
+            .try_clone()
+            .map_err(|e| format!("a connection for the API: {e}"))?;
+        let server = server.clone();
+        let expose_raw = options.expose_raw;
+        std::thread::Builder::new()
+            .name(format!("serve-{worker}"))
+            .spawn(move || serve_requests(&server, conn, expose_raw))
+            .map_err(|e| format!("starting the API: {e}"))?;
+    }
+    Ok(bound)
+}
+
+fn serve_requests(server: &tiny_http::Server, conn: duckdb::Connection, expose_raw: bool) {
+    let mut api = api::Api::new(Vec::new(), conn);
+    for request in server.incoming_requests() {
+        let response = if *request.method() != tiny_http::Method::Get {
+            api::Response {
+                status: 405,
+                content_type: "application/json",
+                body: "{\"error\": \"read-only: only GET\"}".into(),
+            }
+        } else if request.url() == "/healthz" {
+            api::Response {
+                status: 200,
+                content_type: "text/plain",
+                body: "ok\n".into(),
+            }
+        } else {
+            api.refresh_if_needed(expose_raw);
+            api.get(request.url())
+        };
+        let header = tiny_http::Header::from_bytes("Content-Type", response.content_type)
+            .unwrap_or_else(|()| {
+                tiny_http::Header::from_bytes("Content-Type", "text/plain").expect("static header")
+            });
+        let _ = request.respond(
+            tiny_http::Response::from_string(response.body)
+                .with_status_code(response.status)
+                .with_header(header),
+        );
+    }
+}
+
+/// A DuckDB warehouse file opened read-only, for `playlog serve` on a file no process writes (several
+/// readers may open it at once; a writer holds it alone).
+pub fn open_read_only(path: &str) -> Result<duckdb::Connection, String> {
+    if !std::path::Path::new(path).exists() {
+        return Err(format!(
+            "no warehouse at {path}: run `playlog consume --warehouse duckdb:{path} --vault-every 10s` first, or serve from it with `--serve`"
+        ));
+    }
+    let config = duckdb::Config::default()
+        .access_mode(duckdb::AccessMode::ReadOnly)
+        .map_err(|e| format!("opening {path} read-only: {e}"))?;
+    duckdb::Connection::open_with_flags(path, config).map_err(|e| {
+        let message = e.to_string();
+        if message.contains("lock") {
+            format!(
+                "opening {path} read-only: {message}. A process writes it (DuckDB allows one writer per file and no readers beside it): serve from that consumer with `playlog consume … --serve 127.0.0.1:8080`"
+            )
+        } else {
+            format!("opening {path} read-only: {message}")
+        }
+    })
+}
