@@ -181,10 +181,16 @@ impl Api {
             for i in 0..width {
                 values.push(json_value(row.get_ref(i)?));
             }
-            let mut key = Vec::with_capacity(request.order.len());
-            for i in 0..request.order.len() {
-                key.push(row.get::<_, Option<String>>(width + i)?);
-            }
+            // The order columns' values as text, which the next page casts back to their types.
+            let key = request
+                .order
+                .iter()
+                .map(|(c, _)| match &values[*c] {
+                    Json::Null => None,
+                    Json::String(s) => Some(s.clone()),
+                    other => Some(other.to_string()),
+                })
+                .collect();
             out.push(values);
             keys.push(key);
         }
@@ -233,6 +239,9 @@ fn json_value(value: duckdb::types::ValueRef<'_>) -> Json {
         V::Float(f) => json!(f),
         V::Double(f) => json!(f),
         V::Text(t) => json!(String::from_utf8_lossy(t)),
+        // JSON has no 128-bit integers: hash keys go out as decimal text (which filters take back).
+        V::HugeInt(i) => json!(i.to_string()),
+        V::UHugeInt(u) => json!(u.to_string()),
         other => json!(format!("{other:?}")),
     }
 }
