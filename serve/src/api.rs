@@ -87,6 +87,7 @@ impl Api {
         };
         match rest.trim_start_matches('/') {
             "" | ".json" => self.index(),
+            "openapi.json" => Response::json(200, &crate::openapi::document(&self.tables)),
             resource => {
                 let (name, format) = if let Some(n) = resource.strip_suffix(".csv") {
                     (n, Format::Csv)
@@ -128,7 +129,10 @@ impl Api {
                 })
             })
             .collect();
-        Response::json(200, &json!({ "tables": tables }))
+        Response::json(
+            200,
+            &json!({ "tables": tables, "openapi": "/api/v1/openapi.json" }),
+        )
     }
 
     fn table(

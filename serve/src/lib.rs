@@ -7,6 +7,7 @@
 //! workers with a connection each, which is also the concurrency limit.
 
 pub mod api;
+pub mod openapi;
 pub mod query;
 pub mod tables;
 

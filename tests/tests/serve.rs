@@ -289,6 +289,44 @@ fn the_api_pages_filters_and_sorts_the_marts_as_independent_sql_does() {
     assert_eq!(csv.lines().count() as i64, top + 1, "{csv}");
     assert!(csv.starts_with("date,rank,"), "{csv}");
 
+    // The OpenAPI document is valid (openapi-spec-validator, which install-deps.sh --test installs), lists
+    // every table, and each of its paths answers.
+    let openapi = get_json(&addr, "/api/v1/openapi.json", &[]);
+    let document = scratch.path().join("openapi.json");
+    std::fs::write(&document, openapi.to_string()).unwrap();
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache")
+        });
+    let validator = cache.join("playlog/openapi-check-0.7.1/bin/python");
+    let checked = std::process::Command::new(&validator)
+        .args([
+            "-c",
+            "import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))",
+        ])
+        .arg(&document)
+        .output()
+        .unwrap_or_else(|e| panic!("{} (run scripts/install-deps.sh --test): {e}", validator.display()));
+    assert!(
+        checked.status.success(),
+        "the OpenAPI document is not valid:\n{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let paths: Vec<String> = openapi["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert!(
+        paths.len() == 1 + 2 * playlog_vault::MART_KEYS.len(),
+        "{paths:?}"
+    );
+    for path in &paths {
+        assert_eq!(get(&addr, path, &[("_size", "1")]).0, 200, "{path}");
+    }
+
     // Refusals name the parameter.
     for (query, parameter) in [
         (vec![("plays__gt", "ten")], "plays__gt"),
