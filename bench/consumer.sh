@@ -22,17 +22,8 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install --quiet confluent-kafka==2.12.0 fastavro==1.12.1 duckdb==2.0.0 pyarrow==21.0.0
 fi
 work=$(mktemp -d -t playlog-bench-XXXXXX)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-broker=""
-start_broker() {
-  [ -n "$broker" ] && { kill "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true; }
-  port=$(free_port)
-  tansu broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
-    --storage-engine memory://tansu/ >"$work/broker-$port.log" 2>&1 &
-  broker=$!
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  brokers="127.0.0.1:$port"
-}
+# shellcheck source=bench/broker.sh
+source bench/broker.sh
 trap '[ -n "$broker" ] && kill $broker 2>/dev/null; rm -rf "$work"' EXIT
 start_broker
 

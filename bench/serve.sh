@@ -18,18 +18,9 @@ fi
 cargo build --release --bin playlog --quiet
 bin="${CARGO_TARGET_DIR:-target}/release/playlog"
 work=$(mktemp -d -t playlog-bench-serve-XXXXXX)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pids=()
-broker=""
-start_broker() {
-  [ -n "$broker" ] && { kill "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true; }
-  port=$(free_port)
-  tansu broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
-    --storage-engine memory://tansu/ >"$work/broker-$port.log" 2>&1 &
-  broker=$!
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  brokers="127.0.0.1:$port"
-}
+# shellcheck source=bench/broker.sh
+source bench/broker.sh
 trap 'kill ${pids[*]:-} $broker 2>/dev/null; rm -rf "$work"' EXIT
 wait_listening() { for _ in $(seq 300); do (exec 3<>"/dev/tcp/${1/://}") 2>/dev/null && return; sleep 0.1; done; echo "nothing listens on $1" >&2; exit 1; }
 rows_ingested() { (curl -s "http://$1/metrics" || true) | awk '/^playlog_rows_ingested_total/ {s+=$2} END {printf "%d", s}'; }

@@ -194,17 +194,7 @@ mod tests {
 
     #[test]
     fn every_table_format_and_filter_is_documented() {
-        let table = ServedTable::new(
-            "marts",
-            "top_songs_daily",
-            vec![
-                Column::new("date", "DATE"),
-                Column::new("rank", "BIGINT"),
-                Column::new("song", "VARCHAR"),
-                Column::new("song_hk", "UHUGEINT"),
-            ],
-            &["date", "rank"],
-        );
+        let table = crate::tables::sample_table();
         let doc = document(&[table]);
         let paths = doc["paths"].as_object().unwrap();
         assert!(paths.contains_key("/api/v1"));

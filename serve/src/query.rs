@@ -440,18 +440,7 @@ mod tests {
     use super::*;
 
     fn table() -> ServedTable {
-        ServedTable::new(
-            "marts",
-            "top_songs_daily",
-            vec![
-                Column::new("date", "DATE"),
-                Column::new("rank", "BIGINT"),
-                Column::new("song", "VARCHAR"),
-                Column::new("plays", "BIGINT"),
-                Column::new("song_hk", "UHUGEINT"),
-            ],
-            &["date", "rank"],
-        )
+        crate::tables::sample_table()
     }
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -131,6 +131,23 @@ impl ServedTable {
     }
 }
 
+/// A mart's shape for unit tests: a date, an integer, text and a 128-bit hash key, keyed by two columns.
+#[cfg(test)]
+pub(crate) fn sample_table() -> ServedTable {
+    ServedTable::new(
+        "marts",
+        "top_songs_daily",
+        vec![
+            Column::new("date", "DATE"),
+            Column::new("rank", "BIGINT"),
+            Column::new("song", "VARCHAR"),
+            Column::new("plays", "BIGINT"),
+            Column::new("song_hk", "UHUGEINT"),
+        ],
+        &["date", "rank"],
+    )
+}
+
 /// The tables to serve, from the warehouse's columns (`schema`, `table`, `column`, `type`, in order):
 /// marts with a known key, and, with `expose_raw`, the raw event tables and personal columns.
 pub fn served(columns: &[(String, String, String, String)], expose_raw: bool) -> Vec<ServedTable> {
