@@ -175,28 +175,16 @@ impl Api {
             |r| r.get(0),
         )?;
         let sql = query::page_sql(table, request);
-        let mut stmt = self.conn.prepare(&sql.text)?;
+        let mut stmt = self.conn.prepare_cached(&sql.text)?;
         let mut rows = stmt.query(duckdb::params_from_iter(sql.params.iter()))?;
         let width = table.columns.len();
         let mut out = Vec::new();
-        let mut keys = Vec::new();
         while let Some(row) = rows.next()? {
             let mut values = Vec::with_capacity(width);
             for i in 0..width {
                 values.push(json_value(row.get_ref(i)?));
             }
-            // The order columns' values as text, which the next page casts back to their types.
-            let key = request
-                .order
-                .iter()
-                .map(|(c, _)| match &values[*c] {
-                    Json::Null => None,
-                    Json::String(s) => Some(s.clone()),
-                    other => Some(other.to_string()),
-                })
-                .collect();
             out.push(values);
-            keys.push(key);
         }
         let as_of_sql = if table.schema == "raw" {
             format!(
@@ -213,7 +201,6 @@ impl Api {
         Ok(Page {
             total,
             rows: out,
-            keys,
             as_of,
         })
     }
@@ -222,8 +209,6 @@ impl Api {
 struct Page {
     total: i64,
     rows: Vec<Vec<Json>>,
-    /// Each row's order columns, as text, for the next token.
-    keys: Vec<Vec<Option<String>>>,
     as_of: Option<String>,
 }
 
@@ -250,6 +235,18 @@ fn json_value(value: duckdb::types::ValueRef<'_>) -> Json {
     }
 }
 
+/// A row's order columns as text, which the next page casts back to their types.
+fn order_values(row: &[Json], order: &[(usize, bool)]) -> Vec<Option<String>> {
+    order
+        .iter()
+        .map(|(c, _)| match &row[*c] {
+            Json::Null => None,
+            Json::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        })
+        .collect()
+}
+
 fn render(
     table: &ServedTable,
     request: &Request,
@@ -260,8 +257,8 @@ fn render(
 ) -> Response {
     let more = page.rows.len() > request.size;
     page.rows.truncate(request.size);
-    let next =
-        (more && !page.keys.is_empty()).then(|| query::encode_token(&page.keys[request.size - 1]));
+    let next = more
+        .then(|| query::encode_token(&order_values(&page.rows[request.size - 1], &request.order)));
     let next_url = next.as_ref().map(|token| {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in params.iter().filter(|(k, _)| k != "_next") {
