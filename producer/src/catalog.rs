@@ -5,17 +5,16 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use fake::Fake;
-use fake::faker::company::raw::{Buzzword, CompanyName};
-use fake::faker::lorem::raw::Words;
-use fake::faker::name::raw::{LastName, Name};
-use fake::locales::{DE_DE, EN, FR_FR, JA_JP, PT_BR};
+use std::collections::HashSet;
+
 use playlog_model::Song;
 use rand::distr::Distribution;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::LogNormal;
 use rand_distr::weighted::WeightedAliasIndex;
 use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::song_names::NameLists;
 
 /// What went wrong loading a song file.
 #[derive(Debug, thiserror::Error)]
@@ -49,24 +48,36 @@ impl std::fmt::Debug for SongCatalog {
 }
 
 impl SongCatalog {
-    /// A synthetic catalog of `songs` tracks made with the `fake` crate: artist names from several locales
-    /// (so that UTF-8 is exercised), Zipf-like popularity (weight 1/rank), and log-normal durations
-    /// around four minutes. The same seed gives the same catalog.
+    /// A synthetic catalog of `songs` tracks: titles and artists from the word lists and patterns in
+    /// `producer/data/song_names.toml` (some with accents, so that UTF-8 is exercised), no title twice for
+    /// one artist, Zipf-like popularity (weight 1/rank), and log-normal durations around four minutes.
+    /// The same seed gives the same catalog.
     pub fn synthetic(songs: usize, seed: u64) -> SongCatalog {
         let songs = songs.max(1);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5157_1c7a_7a10_9000);
+        let names = NameLists::shipped();
         let artist_count = (songs / 8).max(1);
-        let artists: Vec<String> = (0..artist_count).map(|_| fake_artist(&mut rng)).collect();
+        let artists = names.distinct_artists(artist_count, &mut rng);
         let durations = LogNormal::new(230f64.ln(), 0.3).expect("constant parameters are valid");
         let mut list = Vec::with_capacity(songs);
+        let mut taken = HashSet::with_capacity(songs);
         for _ in 0..songs {
             let artist = artists[rng.random_range(0..artist_count)].clone();
-            let words: Vec<String> = Words(EN, 1..4).fake_with_rng(&mut rng);
-            let title = words
-                .iter()
-                .map(|w| capitalise(w))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let mut title = names.title(&mut rng);
+            for _ in 0..20 {
+                if !taken.contains(&(title.clone(), artist.clone())) {
+                    break;
+                }
+                title = names.title(&mut rng);
+            }
+            // Still a title the artist has: another take of it, as catalogues have.
+            let base = title.clone();
+            let mut take = 2;
+            while taken.contains(&(title.clone(), artist.clone())) {
+                title = format!("{base} (Take {take})");
+                take += 1;
+            }
+            taken.insert((title.clone(), artist.clone()));
             let seconds: f64 = durations.sample(&mut rng).clamp(30.0, 1200.0);
             // eventsim's durations have five decimals, e.g. 218.93179.
             let duration = (seconds * 100_000.0).round() / 100_000.0;
@@ -210,33 +221,6 @@ impl SongCatalog {
 
     pub fn is_empty(&self) -> bool {
         self.songs.is_empty()
-    }
-}
-
-fn fake_artist<R: RngExt + ?Sized>(rng: &mut R) -> String {
-    match rng.random_range(0..10) {
-        0..=3 => Name(EN).fake_with_rng(rng),
-        4 => format!(
-            "The {}s",
-            capitalise(&Buzzword(EN).fake_with_rng::<String, _>(rng))
-        ),
-        5 => CompanyName(EN).fake_with_rng(rng),
-        6 => Name(DE_DE).fake_with_rng(rng),
-        7 => Name(FR_FR).fake_with_rng(rng),
-        8 => Name(PT_BR).fake_with_rng(rng),
-        _ => format!(
-            "{} {}",
-            LastName(JA_JP).fake_with_rng::<String, _>(rng),
-            Name(JA_JP).fake_with_rng::<String, _>(rng)
-        ),
-    }
-}
-
-fn capitalise(word: &str) -> String {
-    let mut chars = word.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod run;
 pub mod simulation;
 pub mod sink;
 pub mod site;
+pub mod song_names;
 
 pub use catalog::SongCatalog;
 pub use run::{Destination, Mode, RunOptions, Summary, run};
