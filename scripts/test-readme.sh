@@ -5,7 +5,7 @@
 #
 # What differs from typing the blocks by hand, and why:
 #   - The broker: a tansu broker this script starts on a free loopback port; `127.0.0.1:9092` in a block
-#     becomes that address, and the quickstart gets `--port` (9092 may be taken by the user's own broker).
+#     becomes that address, and the quickstart gets `--port` and `--serve-port` (9092 or 8080 may be taken).
 #   - `target/release/` becomes "$CARGO_TARGET_DIR/release/" when CARGO_TARGET_DIR points elsewhere (as in CI).
 #   - `playlog serve` runs in the background (a user runs the curl lines from another terminal) on a free
 #     port that replaces 127.0.0.1:8080 in every line, and stops at the end of its block.
@@ -122,8 +122,9 @@ quickstart_block() {
     case "$line" in
       ""|"#"*) ;;
       scripts/quickstart.sh*)
-        XDG_STATE_HOME="$scratch/state" run "${line%%#*} --port $(free_port) --duration $QUICKSTART_SECONDS"
+        XDG_STATE_HOME="$scratch/state" run "${line%%#*} --port $(free_port) --serve-port $(free_port) --duration $QUICKSTART_SECONDS"
         expect "the quickstart printed no report from the marts" has "Top songs"
+        expect "the quickstart printed no dashboard URL" has "dashboard on http://127.0.0.1:"
         rm -f playlog.duckdb playlog.duckdb.wal ;;  # its broker's log is gone with it
       scripts/test.sh*) say "(scripts/test.sh: this run is part of it)" ;;
       *) fail "the quickstart block has a line this script does not know: $line" ;;
@@ -146,6 +147,7 @@ try_block() {
       *"--output out/"*) expect "produce --output out/ wrote no file per stream" files_per_stream ;;
       *"count(DISTINCT event_id)"*) expect "raw.listen_events does not hold each of the $sent_listens listen events sent exactly once" counted_once ;;
       *top_songs_daily*) expect "marts.top_songs_daily has no top songs of 2026-01-01" has "2026-01-01" ;;
+      *aggregates/top_songs.json*) expect "the API's top songs aggregate answered no rows" has '"aggregate":"top_songs".*"listeners"' ;;
       *song_hourly_metrics.csv*) expect "the API's CSV of marts.song_hourly_metrics has no header" has "^date,hour,song_hk" ;;
     esac
   done <"$1"

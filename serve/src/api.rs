@@ -3,8 +3,25 @@
 
 use serde_json::{Value as Json, json};
 
+use crate::aggregates;
 use crate::query::{self, BadRequest, Request, Shape};
 use crate::tables::ServedTable;
+
+/// The aggregates, with their parameters' meaning and their columns.
+fn aggregates_index() -> Response {
+    let list: Vec<Json> = aggregates::AGGREGATES
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.name,
+                "summary": a.summary,
+                "url": format!("/api/v1/aggregates/{}.json", a.name),
+                "columns": a.columns.iter().map(|(n, t, d)| json!({"name": n, "type": t, "description": d})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Response::json(200, &json!({ "aggregates": list }))
+}
 
 /// An HTTP response, before it meets the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +84,26 @@ impl Api {
         {
             return;
         }
+        self.refresh(expose_raw);
+    }
+
+    /// Answers `url`; a table this worker does not know yet (the first vault run made the marts after
+    /// its last look) is looked up again, at most once a second, before it is refused.
+    pub fn get_fresh(&mut self, url: &str, expose_raw: bool) -> Response {
+        self.refresh_if_needed(expose_raw);
+        let response = self.get(url);
+        if response.status == 404
+            && self
+                .refreshed
+                .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1))
+        {
+            self.refresh(expose_raw);
+            return self.get(url);
+        }
+        response
+    }
+
+    fn refresh(&mut self, expose_raw: bool) {
         match crate::discover(&self.conn, expose_raw) {
             Ok(tables) => {
                 self.tables = tables;
@@ -88,6 +125,27 @@ impl Api {
         match rest.trim_start_matches('/') {
             "" | ".json" => self.index(),
             "openapi.json" => Response::json(200, &crate::openapi::document(&self.tables)),
+            "aggregates" | "aggregates.json" => aggregates_index(),
+            resource if resource.starts_with("aggregates/") => {
+                let name = resource["aggregates/".len()..]
+                    .strip_suffix(".json")
+                    .unwrap_or(&resource["aggregates/".len()..]);
+                match aggregates::find(name) {
+                    Some(aggregate) => self.aggregate(aggregate, &params),
+                    None => Response::error(
+                        404,
+                        None,
+                        &format!(
+                            "no aggregate {name:?} (there are: {})",
+                            aggregates::AGGREGATES
+                                .iter()
+                                .map(|a| a.name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ),
+                }
+            }
             resource => {
                 let (name, format) = if let Some(n) = resource.strip_suffix(".csv") {
                     (n, Format::Csv)
@@ -155,6 +213,84 @@ impl Api {
         }
     }
 
+    fn aggregate(
+        &self,
+        aggregate: &'static aggregates::Aggregate,
+        params: &[(String, String)],
+    ) -> Response {
+        let request = match aggregates::parse(aggregate, params) {
+            Ok(r) => r,
+            Err(e) => return e.into(),
+        };
+        let read = || -> Result<(Vec<Vec<Json>>, Option<String>), duckdb::Error> {
+            let sql = aggregates::sql(&request);
+            let mut stmt = self.conn.prepare_cached(&sql.text)?;
+            let mut rows = stmt.query(duckdb::params_from_iter(sql.params.iter()))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let mut values = Vec::with_capacity(aggregate.columns.len());
+                for i in 0..aggregate.columns.len() {
+                    values.push(json_value(row.get_ref(i)?));
+                }
+                out.push(values);
+            }
+            Ok((out, self.marts_as_of()))
+        };
+        let result = self
+            .conn
+            .execute_batch("BEGIN TRANSACTION")
+            .and_then(|()| read());
+        let _ = self.conn.execute_batch("ROLLBACK");
+        match result {
+            Ok((rows, as_of)) => {
+                let rows: Vec<Json> = rows
+                    .into_iter()
+                    .map(|r| {
+                        Json::Object(
+                            aggregate
+                                .columns
+                                .iter()
+                                .map(|(c, _, _)| (*c).to_owned())
+                                .zip(r)
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                Response::json(
+                    200,
+                    &json!({
+                        "aggregate": aggregate.name,
+                        "from": request.from.map(|d| d.to_string()),
+                        "to": request.to.map(|d| d.to_string()),
+                        "rows": rows,
+                        "as_of": as_of,
+                    }),
+                )
+            }
+            // Before the first vault run there are no marts: the dashboard says so rather than failing.
+            Err(e) if e.to_string().contains("does not exist") => Response::error(
+                503,
+                None,
+                "the marts do not exist yet: run the vault (`playlog vault run`, or `playlog consume --vault-every 10s`)",
+            ),
+            Err(e) => {
+                tracing::warn!(aggregate = aggregate.name, error = %e, "serving an aggregate");
+                Response::error(500, None, &format!("reading {}: {e}", aggregate.name))
+            }
+        }
+    }
+
+    /// When the marts were last brought up to date (the last vault run).
+    fn marts_as_of(&self) -> Option<String> {
+        self.conn
+            .query_row(
+                "SELECT CAST(max(run_at) AS VARCHAR) FROM vault._runs",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(None)
+    }
+
     /// The count, the page and `as_of`, in one read transaction.
     fn read(&self, table: &ServedTable, request: &Request) -> Result<Page, duckdb::Error> {
         self.conn.execute_batch("BEGIN TRANSACTION")?;
@@ -186,18 +322,20 @@ impl Api {
             }
             out.push(values);
         }
-        let as_of_sql = if table.schema == "raw" {
-            format!(
-                "SELECT CAST(max(_loaded_at) AS VARCHAR) FROM {}",
-                table.sql_name()
-            )
+        let as_of = if table.schema == "raw" {
+            self.conn
+                .query_row(
+                    &format!(
+                        "SELECT CAST(max(_loaded_at) AS VARCHAR) FROM {}",
+                        table.sql_name()
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap_or(None)
         } else {
-            "SELECT CAST(max(run_at) AS VARCHAR) FROM vault._runs".to_owned()
+            self.marts_as_of()
         };
-        let as_of: Option<String> = self
-            .conn
-            .query_row(&as_of_sql, [], |r| r.get(0))
-            .unwrap_or(None);
         Ok(Page {
             total,
             rows: out,

@@ -3,11 +3,14 @@
 //! the consumer's own database instance (DuckDB allows one writing process per file): each response
 //! reads one committed snapshot and never holds up ingestion.
 //!
-//! HTTP is `tiny_http` (already the metrics endpoint's): synchronous like DuckDB's API, a fixed pool of
-//! workers with a connection each, which is also the concurrency limit.
+//! HTTP is hyper on a small tokio runtime of its own (`http.rs`); the warehouse work happens on a fixed
+//! pool of worker threads with a DuckDB connection each, which is also the concurrency limit.
 
+pub mod aggregates;
 pub mod api;
+mod http;
 pub mod openapi;
+pub mod pages;
 pub mod query;
 pub mod tables;
 
@@ -59,56 +62,47 @@ pub fn start(options: &ServeOptions, conn: &duckdb::Connection) -> Result<Socket
              put a reverse proxy with authentication in front to reach it from elsewhere"
         ));
     }
-    let server = Arc::new(
-        tiny_http::Server::http(addr)
-            .map_err(|e| format!("serving the API on {addr}: {e}. Is the port in use?"))?,
-    );
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| format!("serving the API on {addr}: not an IP address"))?;
-    for worker in 0..options.workers.max(1) {
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| format!("serving the API on {addr}: {e}. Is the port in use?"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("serving the API on {addr}: {e}"))?;
+    let workers = options.workers.max(1);
+    let (jobs, queue) =
+        std::sync::mpsc::sync_channel::<http::Job>(workers * http::QUEUE_PER_WORKER);
+    let queue = Arc::new(std::sync::Mutex::new(queue));
+    for worker in 0..workers {
         let conn = conn
             .try_clone()
             .map_err(|e| format!("a connection for the API: {e}"))?;
-        let server = server.clone();
+        let queue = queue.clone();
         let expose_raw = options.expose_raw;
         std::thread::Builder::new()
             .name(format!("serve-{worker}"))
-            .spawn(move || serve_requests(&server, conn, expose_raw))
+            .spawn(move || answer_jobs(&queue, conn, expose_raw))
             .map_err(|e| format!("starting the API: {e}"))?;
     }
+    http::spawn(listener, jobs).map_err(|e| format!("starting the API: {e}"))?;
     Ok(bound)
 }
 
-fn serve_requests(server: &tiny_http::Server, conn: duckdb::Connection, expose_raw: bool) {
+/// A worker: answers the API requests handed to it, one at a time, on its own warehouse connection.
+fn answer_jobs(
+    queue: &std::sync::Mutex<std::sync::mpsc::Receiver<http::Job>>,
+    conn: duckdb::Connection,
+    expose_raw: bool,
+) {
     let mut api = api::Api::new(Vec::new(), conn);
-    for request in server.incoming_requests() {
-        let response = if *request.method() != tiny_http::Method::Get {
-            api::Response {
-                status: 405,
-                content_type: "application/json",
-                body: "{\"error\": \"read-only: only GET\"}".into(),
-            }
-        } else if request.url() == "/healthz" {
-            api::Response {
-                status: 200,
-                content_type: "text/plain",
-                body: "ok\n".into(),
-            }
-        } else {
-            api.refresh_if_needed(expose_raw);
-            api.get(request.url())
+    loop {
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
         };
-        let header = tiny_http::Header::from_bytes("Content-Type", response.content_type)
-            .unwrap_or_else(|()| {
-                tiny_http::Header::from_bytes("Content-Type", "text/plain").expect("static header")
-            });
-        let _ = request.respond(
-            tiny_http::Response::from_string(response.body)
-                .with_status_code(response.status)
-                .with_header(header),
-        );
+        let Ok(job) = job else { return };
+        if job.reply.is_closed() {
+            continue; // timed out while queued: nobody waits for it any more
+        }
+        let _ = job.reply.send(api.get_fresh(&job.url, expose_raw));
     }
 }
 

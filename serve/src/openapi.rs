@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
+use crate::aggregates::{AGGREGATES, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::query::{DEFAULT_PAGE, MAX_PAGE, Op};
 use crate::tables::{Column, Kind, ServedTable};
 
@@ -47,6 +48,7 @@ pub fn document(tables: &[ServedTable]) -> Json {
             }}),
         );
     }
+    aggregate_paths(&mut paths);
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -57,6 +59,78 @@ pub fn document(tables: &[ServedTable]) -> Json {
         },
         "paths": paths,
     })
+}
+
+/// One path per aggregate (the dashboard's figures), with its parameters and its rows' schema.
+fn aggregate_paths(paths: &mut Map<String, Json>) {
+    paths.insert(
+        "/api/v1/aggregates".into(),
+        json!({"get": {
+            "summary": "The aggregates, with their columns and their meaning",
+            "operationId": "aggregates",
+            "responses": {"200": {"description": "The aggregates", "content": {"application/json": {"schema": {"type": "object"}}}}}
+        }}),
+    );
+    for aggregate in AGGREGATES {
+        let mut parameters = vec![
+            query_param(
+                "from",
+                "First day, inclusive (default: the first day the marts hold)",
+                json!({"type": "string", "format": "date"}),
+            ),
+            query_param(
+                "to",
+                "Last day, inclusive (default: the last day the marts hold)",
+                json!({"type": "string", "format": "date"}),
+            ),
+        ];
+        if aggregate.limited {
+            parameters.push(query_param(
+                "limit",
+                "Rows at most",
+                json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
+            ));
+        }
+        if let Some(default) = aggregate.by.first() {
+            parameters.push(query_param(
+                "by",
+                "What to rank by",
+                json!({"type": "string", "enum": aggregate.by, "default": default}),
+            ));
+        }
+        let properties: Map<String, Json> = aggregate
+            .columns
+            .iter()
+            .map(|(name, kind, description)| {
+                (
+                    (*name).to_owned(),
+                    json!({"type": kind, "nullable": true, "description": description}),
+                )
+            })
+            .collect();
+        paths.insert(
+            format!("/api/v1/aggregates/{}.json", aggregate.name),
+            json!({"get": {
+                "summary": aggregate.summary,
+                "operationId": format!("aggregate_{}", aggregate.name),
+                "parameters": parameters,
+                "responses": {
+                    "200": {"description": "The figures over the range", "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "properties": {
+                            "aggregate": {"type": "string"},
+                            "from": {"type": "string", "format": "date", "nullable": true},
+                            "to": {"type": "string", "format": "date", "nullable": true},
+                            "rows": {"type": "array", "items": {"type": "object", "properties": properties}},
+                            "as_of": {"type": "string", "nullable": true, "description": "When the marts were last brought up to date"},
+                        }
+                    }}}},
+                    "400": error_response("A parameter the API refuses; `parameter` names it"),
+                    "503": error_response("The marts do not exist yet (no vault run so far)"),
+                }
+            }}),
+        );
+    }
 }
 
 fn page_description(table: &ServedTable) -> String {

@@ -16,6 +16,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
+pub mod http;
 pub mod tls;
 
 /// The acceptance day: a simulated day of 1,000 users, seed 7, into 3 partitions (`produce` flags).

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use playlog_e2e::http::*;
 use playlog_e2e::*;
 use playlog_model::Stream;
 use serde_json::Value as Json;
@@ -24,35 +25,6 @@ const NEXT_DAY: [&str; 10] = [
     "--partitions",
     "3",
 ];
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
-/// GET `path` with `query` pairs: (status, body); `None` while nothing answers.
-fn try_get(addr: &str, path: &str, query: &[(&str, &str)]) -> Option<(u16, String)> {
-    let mut request = agent().get(format!("http://{addr}{path}"));
-    for (k, v) in query {
-        request = request.query(*k, *v);
-    }
-    let mut response = request.call().ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.body_mut().read_to_string().ok()?))
-}
-
-fn get(addr: &str, path: &str, query: &[(&str, &str)]) -> (u16, String) {
-    try_get(addr, path, query).unwrap_or_else(|| panic!("nothing answers at {addr}{path}"))
-}
-
-fn get_json(addr: &str, path: &str, query: &[(&str, &str)]) -> Json {
-    let (status, body) = get(addr, path, query);
-    assert_eq!(status, 200, "{path} {query:?}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
 
 /// Every page of a resource, following `next_url`: the rows, in order.
 fn walk(addr: &str, path: &str, query: &[(&str, &str)]) -> Vec<Json> {
@@ -158,8 +130,7 @@ fn the_api_pages_filters_and_sorts_the_marts_as_independent_sql_does() {
         scratch.path().join("serve.log"),
     );
     assert!(
-        wait_for(Duration::from_secs(30), || try_get(&addr, "/healthz", &[])
-            .is_some_and(|(status, _)| status == 200)),
+        wait_until_serving(&addr, Duration::from_secs(30)),
         "{}",
         serve.output()
     );
@@ -319,12 +290,21 @@ fn the_api_pages_filters_and_sorts_the_marts_as_independent_sql_does() {
         .keys()
         .cloned()
         .collect();
+    // The index, two formats per mart, and the aggregates' index and one path each.
     assert!(
-        paths.len() == 1 + 2 * playlog_vault::MART_KEYS.len(),
+        paths.len()
+            == 1 + 2 * playlog_vault::MART_KEYS.len()
+                + 1
+                + playlog_serve::aggregates::AGGREGATES.len(),
         "{paths:?}"
     );
     for path in &paths {
-        assert_eq!(get(&addr, path, &[("_size", "1")]).0, 200, "{path}");
+        let query: &[(&str, &str)] = if path.starts_with("/api/v1/aggregates") {
+            &[("from", "2026-01-01")]
+        } else {
+            &[("_size", "1")]
+        };
+        assert_eq!(get(&addr, path, query).0, 200, "{path}");
     }
 
     // Refusals name the parameter.

@@ -1,0 +1,59 @@
+//! The pages a browser opens: the dashboard (`/`) and its assets, built into the binary so that the
+//! dashboard works offline (Chart.js is vendored under `serve/assets/vendor/`, see
+//! `scripts/vendor-chartjs.sh`). Every figure on a page comes from the API.
+
+use crate::api::Response;
+
+/// The page or asset at `path`, if there is one.
+pub fn get(path: &str) -> Option<Response> {
+    let (content_type, body) = match path {
+        "/" | "/index.html" => (
+            "text/html; charset=utf-8",
+            include_str!("../assets/dashboard.html"),
+        ),
+        "/assets/dashboard.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../assets/dashboard.js"),
+        ),
+        "/assets/dashboard.css" => (
+            "text/css; charset=utf-8",
+            include_str!("../assets/dashboard.css"),
+        ),
+        "/assets/chart.umd.min.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../assets/vendor/chart.js-4.6.1/chart.umd.min.js"),
+        ),
+        _ => return None,
+    };
+    Some(Response {
+        status: 200,
+        content_type,
+        body: body.to_owned(),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_loads_only_assets_this_server_has() {
+        let html = get("/").unwrap().body;
+        for line in html
+            .lines()
+            .filter(|l| l.contains("src=") || l.contains("href="))
+        {
+            for attr in ["src=\"", "href=\""] {
+                if let Some(at) = line.find(attr) {
+                    let url = &line[at + attr.len()..];
+                    let url = &url[..url.find('"').unwrap()];
+                    assert!(url.starts_with('/'), "{url} leaves the server");
+                    if url.starts_with("/assets/") {
+                        assert!(get(url).is_some(), "{url} is not served");
+                    }
+                }
+            }
+        }
+    }
+}
