@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 
-use crate::query::{BadRequest, Sql};
+use crate::query::{BadRequest, Sql, bad};
 
 /// What an aggregate answers, for the OpenAPI document and the index.
 #[derive(Debug, Clone, Copy)]
@@ -185,13 +185,6 @@ pub struct AggregateRequest {
     pub to: Option<NaiveDate>,
     pub limit: usize,
     pub by: &'static str,
-}
-
-fn bad(parameter: &str, message: impl Into<String>) -> BadRequest {
-    BadRequest {
-        parameter: parameter.to_owned(),
-        message: message.into(),
-    }
 }
 
 pub fn find(name: &str) -> Option<&'static Aggregate> {

@@ -22,7 +22,7 @@ pub struct BadRequest {
     pub message: String,
 }
 
-fn bad(parameter: &str, message: impl Into<String>) -> BadRequest {
+pub(crate) fn bad(parameter: &str, message: impl Into<String>) -> BadRequest {
     BadRequest {
         parameter: parameter.to_owned(),
         message: message.into(),

@@ -816,6 +816,25 @@ pub fn start_consumer_into(
     ConsumeProcess { process, metrics }
 }
 
+/// A consumer that flushes every 200 ms, runs the vault every 2 s and serves the dashboard and API on
+/// `addr` (its requests logged at debug level in its log).
+pub fn start_serving_consumer(broker: &Broker, scratch: &Scratch, addr: &str) -> ConsumeProcess {
+    start_consumer(
+        broker,
+        scratch,
+        "consumer",
+        &[
+            "--flush-interval",
+            "200ms",
+            "--vault-every",
+            "2s",
+            "--serve",
+            addr,
+        ],
+        &[("PLAYLOG_LOG", "info,playlog_serve=debug")],
+    )
+}
+
 /// `playlog_rows_ingested_total` of the process serving metrics at `addr`; -1 while nothing answers.
 pub fn rows_ingested_at(addr: &str) -> f64 {
     scrape(addr).map_or(-1.0, |s| metric_sum(&s, "playlog_rows_ingested_total"))

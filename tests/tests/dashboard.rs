@@ -326,20 +326,7 @@ fn the_dashboard_fills_and_moves_during_a_live_run_and_shows_what_the_marts_hold
     let file = scratch.path().join("w.duckdb");
     let live = format!("127.0.0.1:{}", free_port());
     let mut producer = spawn_continuous_producer(&broker, &scratch, &TWO_DAYS, "2880");
-    let mut consumer = start_consumer(
-        &broker,
-        &scratch,
-        "consumer",
-        &[
-            "--flush-interval",
-            "200ms",
-            "--vault-every",
-            "2s",
-            "--serve",
-            &live,
-        ],
-        &[("PLAYLOG_LOG", "info,playlog_serve=debug")],
-    );
+    let mut consumer = start_serving_consumer(&broker, &scratch, &live);
     assert!(
         wait_until_serving(&live, Duration::from_secs(60)),
         "{}",

@@ -58,20 +58,7 @@ fn the_api_pages_filters_and_sorts_the_marts_as_independent_sql_does() {
     produce_to(&broker, &DAY);
     let expected = produce_to_dir(&scratch, "expected", &DAY);
     let live = format!("127.0.0.1:{}", free_port());
-    let mut consumer = start_consumer(
-        &broker,
-        &scratch,
-        "consumer",
-        &[
-            "--flush-interval",
-            "200ms",
-            "--vault-every",
-            "2s",
-            "--serve",
-            &live,
-        ],
-        &[],
-    );
+    let mut consumer = start_serving_consumer(&broker, &scratch, &live);
     let listens = expected[&Stream::Listen].len() as i64;
     let listens_total = || {
         let (status, body) = try_get(&live, "/api/v1/marts.listens.json", &[("_size", "1")])?;
