@@ -222,25 +222,10 @@ impl Api {
             Ok(r) => r,
             Err(e) => return e.into(),
         };
-        let read = || -> Result<(Vec<Vec<Json>>, Option<String>), duckdb::Error> {
-            let sql = aggregates::sql(&request);
-            let mut stmt = self.conn.prepare_cached(&sql.text)?;
-            let mut rows = stmt.query(duckdb::params_from_iter(sql.params.iter()))?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                let mut values = Vec::with_capacity(aggregate.columns.len());
-                for i in 0..aggregate.columns.len() {
-                    values.push(json_value(row.get_ref(i)?));
-                }
-                out.push(values);
-            }
-            Ok((out, self.marts_as_of()))
-        };
-        let result = self
-            .conn
-            .execute_batch("BEGIN TRANSACTION")
-            .and_then(|()| read());
-        let _ = self.conn.execute_batch("ROLLBACK");
+        let result = self.in_snapshot(|| {
+            let rows = self.rows(&aggregates::sql(&request), aggregate.columns.len())?;
+            Ok((rows, self.marts_as_of()))
+        });
         match result {
             Ok((rows, as_of)) => {
                 let rows: Vec<Json> = rows
@@ -291,12 +276,35 @@ impl Api {
             .unwrap_or(None)
     }
 
-    /// The count, the page and `as_of`, in one read transaction.
-    fn read(&self, table: &ServedTable, request: &Request) -> Result<Page, duckdb::Error> {
+    /// `read`'s statements in one read transaction: one committed snapshot for the whole response.
+    fn in_snapshot<T>(
+        &self,
+        read: impl FnOnce() -> Result<T, duckdb::Error>,
+    ) -> Result<T, duckdb::Error> {
         self.conn.execute_batch("BEGIN TRANSACTION")?;
-        let result = self.read_in_transaction(table, request);
+        let result = read();
         let _ = self.conn.execute_batch("ROLLBACK");
         result
+    }
+
+    /// The rows of `sql`, the first `width` columns of each as JSON values.
+    fn rows(&self, sql: &query::Sql, width: usize) -> Result<Vec<Vec<Json>>, duckdb::Error> {
+        let mut stmt = self.conn.prepare_cached(&sql.text)?;
+        let mut rows = stmt.query(duckdb::params_from_iter(sql.params.iter()))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(json_value(row.get_ref(i)?));
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+
+    /// The count, the page and `as_of`, in one read transaction.
+    fn read(&self, table: &ServedTable, request: &Request) -> Result<Page, duckdb::Error> {
+        self.in_snapshot(|| self.read_in_transaction(table, request))
     }
 
     fn read_in_transaction(
@@ -310,18 +318,7 @@ impl Api {
             duckdb::params_from_iter(count.params.iter()),
             |r| r.get(0),
         )?;
-        let sql = query::page_sql(table, request);
-        let mut stmt = self.conn.prepare_cached(&sql.text)?;
-        let mut rows = stmt.query(duckdb::params_from_iter(sql.params.iter()))?;
-        let width = table.columns.len();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let mut values = Vec::with_capacity(width);
-            for i in 0..width {
-                values.push(json_value(row.get_ref(i)?));
-            }
-            out.push(values);
-        }
+        let out = self.rows(&query::page_sql(table, request), table.columns.len())?;
         let as_of = if table.schema == "raw" {
             self.conn
                 .query_row(
