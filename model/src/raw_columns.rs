@@ -4,6 +4,10 @@
 
 use crate::Stream;
 
+/// Columns that identify a person: the API serves them only with `--expose-raw`, and the data catalog
+/// marks them, wherever they appear (raw, vault or marts).
+pub const PERSONAL: [&str; 6] = ["first_name", "last_name", "zip", "lat", "lon", "user_agent"];
+
 /// A raw column's type, named by what it holds (each warehouse spells it its own way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

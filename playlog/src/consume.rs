@@ -63,7 +63,8 @@ pub struct ConsumeArgs {
     /// writing process per file, so this is how to keep the vault fresh while consuming.
     #[arg(long, env = "PLAYLOG_CONSUME_VAULT_EVERY", value_parser = crate::duration_arg::parse_duration)]
     vault_every: Option<Duration>,
-    /// The vault model for --vault-every (TOML); the shipped schemas/vault/model.toml by default.
+    /// The vault model for --vault-every and the catalog of --serve (TOML); the shipped
+    /// schemas/vault/model.toml by default.
     #[arg(long, env = "PLAYLOG_VAULT_MODEL")]
     vault_model: Option<std::path::PathBuf>,
     /// Forget the group's stored offsets, and the vault's marks, and read every partition from the log's
@@ -113,17 +114,12 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         options.kafka.brokers(),
         options.warehouse
     );
-    let vault = match args.vault_every {
-        None => None,
-        Some(every) => Some((
-            every,
-            crate::vault::load_model(args.vault_model.as_deref())?,
-        )),
-    };
-    let serve = args
-        .serve
-        .as_deref()
-        .map(|addr| args.serve_http.options(addr));
+    let model = crate::vault::load_model(args.vault_model.as_deref())?;
+    let serve = args.serve.as_deref().map(|addr| {
+        args.serve_http
+            .options(addr, model.clone(), &options.warehouse)
+    });
+    let vault = args.vault_every.map(|every| (every, model));
     let summary = consume(&options, &stop, vault.as_ref(), serve.as_ref(), !args.quiet)?;
     eprintln!("consume summary:");
     for s in Stream::ALL {

@@ -2,6 +2,7 @@
 
 mod consume;
 mod consume_progress;
+mod docs;
 mod duration_arg;
 mod kafka_args;
 mod logging;
@@ -43,8 +44,10 @@ enum Command {
     Report(vault::ReportArgs),
     /// Bring the warehouse's schemas up to date: raw tables, vault, marts (each migration once).
     Migrate(migrate::MigrateArgs),
-    /// Serve the marts as a read-only REST API (JSON and CSV, filters, sorting, pages).
+    /// Serve the dashboard, the data catalog and a read-only REST API over the marts.
     Serve(Box<serve::ServeArgs>),
+    /// Write the data catalog as static HTML: tables, columns, descriptions, tests, freshness, lineage.
+    Docs(Box<docs::DocsArgs>),
 }
 
 fn main() {
@@ -58,6 +61,7 @@ fn main() {
         Command::Report(args) => vault::report(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Serve(args) => serve::run(*args),
+        Command::Docs(args) => docs::run(*args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -28,6 +28,9 @@ pub struct ServeArgs {
         default_value = "duckdb:playlog.duckdb"
     )]
     warehouse: String,
+    /// The vault model the catalog documents (TOML); the shipped schemas/vault/model.toml by default.
+    #[arg(long, env = "PLAYLOG_VAULT_MODEL")]
+    model: Option<std::path::PathBuf>,
 }
 
 /// The API's own flags, shared with `playlog consume --serve`.
@@ -39,14 +42,27 @@ pub struct ServeHttpArgs {
     /// Requests answered at once, each on a warehouse connection of its own.
     #[arg(long, env = "PLAYLOG_SERVE_WORKERS", default_value_t = 4)]
     pub serve_workers: usize,
+    /// The catalog's freshness test fails when the newest raw load is older than this (as `playlog check
+    /// --max-age`).
+    #[arg(long, env = "PLAYLOG_CATALOG_MAX_AGE", default_value = "1h", value_parser = crate::duration_arg::parse_duration)]
+    pub catalog_max_age: Duration,
 }
 
 impl ServeHttpArgs {
-    pub fn options(&self, addr: &str) -> playlog_serve::ServeOptions {
+    /// The server's options; `model` is what the catalog documents, `warehouse` what it shows.
+    pub fn options(
+        &self,
+        addr: &str,
+        model: playlog_vault::Model,
+        warehouse: &str,
+    ) -> playlog_serve::ServeOptions {
         playlog_serve::ServeOptions {
             addr: addr.to_owned(),
             expose_raw: self.expose_raw,
             workers: self.serve_workers,
+            model,
+            max_age: self.catalog_max_age,
+            warehouse_label: warehouse.to_owned(),
         }
     }
 }
@@ -58,10 +74,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
             args.warehouse
         );
     };
+    let model = crate::vault::load_model(args.model.as_deref())?;
     let conn = playlog_serve::open_read_only(path).map_err(anyhow::Error::msg)?;
-    let bound =
-        playlog_serve::start(&args.http.options(&args.addr), &conn).map_err(anyhow::Error::msg)?;
-    eprintln!("serve: http://{bound}/api/v1 (read-only, from {path}; Ctrl-C to stop)");
+    let options = args.http.options(&args.addr, model, &args.warehouse);
+    let bound = playlog_serve::start(&options, &conn).map_err(anyhow::Error::msg)?;
+    eprintln!(
+        "serve: dashboard http://{bound}/, catalog http://{bound}/catalog, API http://{bound}/api/v1 (read-only, from {path}; Ctrl-C to stop)"
+    );
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signals(stop.clone())?;
     while !stop.load(Ordering::Relaxed) {

@@ -40,7 +40,7 @@ impl Response {
         }
     }
 
-    fn error(status: u16, parameter: Option<&str>, message: &str) -> Response {
+    pub(crate) fn error(status: u16, parameter: Option<&str>, message: &str) -> Response {
         Response::json(status, &json!({ "error": message, "parameter": parameter }))
     }
 }
@@ -74,6 +74,11 @@ impl Api {
             conn,
             refreshed: None,
         }
+    }
+
+    /// The worker's warehouse connection.
+    pub fn connection(&self) -> &duckdb::Connection {
+        &self.conn
     }
 
     /// Reads the served tables again if they are older than [`REFRESH_EVERY`].

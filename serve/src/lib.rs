@@ -8,6 +8,7 @@
 
 pub mod aggregates;
 pub mod api;
+pub mod catalog_page;
 mod http;
 pub mod openapi;
 pub mod pages;
@@ -26,6 +27,12 @@ pub struct ServeOptions {
     pub expose_raw: bool,
     /// Requests answered at once, each on a DuckDB connection of its own.
     pub workers: usize,
+    /// The vault model, which the catalog documents.
+    pub model: playlog_vault::Model,
+    /// The catalog's freshness test bound (`playlog check --max-age`).
+    pub max_age: std::time::Duration,
+    /// The warehouse, as the user named it (shown on the catalog).
+    pub warehouse_label: String,
 }
 
 /// Every column of the schemas the API may serve, in table order.
@@ -71,15 +78,21 @@ pub fn start(options: &ServeOptions, conn: &duckdb::Connection) -> Result<Socket
     let (jobs, queue) =
         std::sync::mpsc::sync_channel::<http::Job>(workers * http::QUEUE_PER_WORKER);
     let queue = Arc::new(std::sync::Mutex::new(queue));
+    let catalog = Arc::new(catalog_page::CatalogPage::new(
+        options.model.clone(),
+        options.max_age,
+        options.warehouse_label.clone(),
+    )?);
     for worker in 0..workers {
         let conn = conn
             .try_clone()
             .map_err(|e| format!("a connection for the API: {e}"))?;
         let queue = queue.clone();
         let expose_raw = options.expose_raw;
+        let catalog = catalog.clone();
         std::thread::Builder::new()
             .name(format!("serve-{worker}"))
-            .spawn(move || answer_jobs(&queue, conn, expose_raw))
+            .spawn(move || answer_jobs(&queue, conn, expose_raw, &catalog))
             .map_err(|e| format!("starting the API: {e}"))?;
     }
     http::spawn(listener, jobs).map_err(|e| format!("starting the API: {e}"))?;
@@ -91,6 +104,7 @@ fn answer_jobs(
     queue: &std::sync::Mutex<std::sync::mpsc::Receiver<http::Job>>,
     conn: duckdb::Connection,
     expose_raw: bool,
+    catalog: &catalog_page::CatalogPage,
 ) {
     let mut api = api::Api::new(Vec::new(), conn);
     loop {
@@ -102,7 +116,13 @@ fn answer_jobs(
         if job.reply.is_closed() {
             continue; // timed out while queued: nobody waits for it any more
         }
-        let _ = job.reply.send(api.get_fresh(&job.url, expose_raw));
+        let path = job.url.split_once('?').map_or(job.url.as_str(), |(p, _)| p);
+        let response = if path == "/catalog" || path == "/catalog/" {
+            catalog.respond(api.connection())
+        } else {
+            api.get_fresh(&job.url, expose_raw)
+        };
+        let _ = job.reply.send(response);
     }
 }
 

@@ -19,6 +19,7 @@ pub fn get(path: &str) -> Option<Response> {
             "text/css; charset=utf-8",
             include_str!("../assets/dashboard.css"),
         ),
+        "/assets/catalog.css" => ("text/css; charset=utf-8", playlog_catalog::CSS),
         "/assets/chart.umd.min.js" => (
             "text/javascript; charset=utf-8",
             include_str!("../assets/vendor/chart.js-4.6.1/chart.umd.min.js"),

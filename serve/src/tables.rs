@@ -2,9 +2,7 @@
 //! unique key its pages are ordered by. Marts are served by default, without personal columns; raw
 //! tables (keyed by their Kafka coordinates) and personal columns only with `--expose-raw`.
 
-/// Columns that identify a person, served only with `--expose-raw`.
-pub const PERSONAL_COLUMNS: [&str; 6] =
-    ["first_name", "last_name", "zip", "lat", "lon", "user_agent"];
+use playlog_model::raw_columns::PERSONAL as PERSONAL_COLUMNS;
 
 /// How a column's values are checked on the way in and rendered on the way out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

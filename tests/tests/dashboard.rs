@@ -1,7 +1,9 @@
 //! The dashboard in a real browser (Debian's chromium, headless, driven over the DevTools protocol):
 //! during a live pipeline run it fills and moves; once the run is over, every KPI, chart and table it
 //! shows equals SQL written here over the marts, for the whole history and for a range picked in the
-//! page. Screenshots go to the test's scratch directory and to `target/tmp/`.
+//! page. The data catalog (`/catalog`) shows every table, row counts equal to SQL and the data tests'
+//! results; `playlog docs` on a warehouse with a broken key shows that test failing. Screenshots go to the
+//! test's scratch directory and to `target/tmp/`.
 
 #![allow(clippy::unwrap_used)] // A test: a failed step should stop it loudly.
 
@@ -353,6 +355,22 @@ fn the_dashboard_fills_and_moves_during_a_live_run_and_shows_what_the_marts_hold
     assert!(later["notice"].is_null(), "{later:#}");
     screenshot(&tab, &scratch, "dashboard-live.png");
 
+    // The catalog of the live warehouse: every table, and the tests ran.
+    tab.navigate_to(&format!("http://{live}/catalog")).unwrap();
+    tab.wait_until_navigated().unwrap();
+    let live_catalog = catalog_shown(&tab);
+    assert_eq!(
+        live_catalog["sections"].as_u64(),
+        Some(26),
+        "4 raw, 16 vault and 6 mart tables: {live_catalog:#}"
+    );
+    assert!(
+        live_catalog["tests"].as_str().unwrap().contains(" pass"),
+        "{live_catalog:#}"
+    );
+    assert_eq!(live_catalog["nodes"], live_catalog["sections"]);
+    screenshot(&tab, &scratch, "catalog-live.png");
+
     // The run ends: everything produced lands and is modelled.
     assert!(
         producer
@@ -437,4 +455,100 @@ fn the_dashboard_fills_and_moves_during_a_live_run_and_shows_what_the_marts_hold
         kpi(&picked, "plays") < kpi(&all, "plays"),
         "one day holds fewer plays than two"
     );
+
+    // The catalog of the finished file: each table's rows as SQL counts them, and every test passing.
+    tab.navigate_to(&format!("http://{addr}/catalog")).unwrap();
+    tab.wait_until_navigated().unwrap();
+    let shown = catalog_shown(&tab);
+    let counted = shown["rows"].as_object().unwrap();
+    assert_eq!(counted.len(), 26, "{shown:#}");
+    for (table, rows) in counted {
+        let expected: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            rows.as_str().unwrap().replace(',', ""),
+            expected.to_string(),
+            "rows of {table}"
+        );
+    }
+    let tests = shown["tests"].as_str().unwrap();
+    let (passed, total) = tests
+        .split_once(" pass")
+        .unwrap()
+        .0
+        .split_once(" / ")
+        .unwrap();
+    assert_eq!(passed, total, "{tests}");
+    assert!(total.parse::<u32>().unwrap() > 40, "{tests}");
+    screenshot(&tab, &scratch, "catalog.png");
+    drop(serve);
+    drop(conn);
+
+    // A broken key: a second row for one user in hub_user. `playlog docs` shows that test failing.
+    {
+        let conn = duckdb::Connection::open(&file).unwrap();
+        conn.execute_batch("INSERT INTO vault.hub_user SELECT * FROM vault.hub_user LIMIT 1")
+            .unwrap();
+    }
+    let out = scratch.path().join("docs");
+    let docs = playlog(
+        &[
+            "docs",
+            "--out",
+            out.to_str().unwrap(),
+            "--warehouse",
+            &warehouse,
+            "--max-age",
+            "1000d",
+        ],
+        &[],
+    );
+    assert_success(&docs, "playlog docs");
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let hub_user = html
+        .split(r#"<section class="card table" id="vault.hub_user">"#)
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .unwrap();
+    assert!(
+        hub_user.contains("<code>unique_key</code></td><td>user_hk is unique</td><td><span class=\"badge fail\">fail: 1 offending rows"),
+        "{hub_user}"
+    );
+    assert!(
+        std::fs::read_to_string(out.join("catalog.css"))
+            .unwrap()
+            .contains("svg.lineage")
+    );
+}
+
+/// What the catalog page shows: its sections and graph nodes, the tests tile, and each table's rows.
+fn catalog_shown(tab: &Tab) -> Json {
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            eval(
+                tab,
+                "JSON.stringify(document.querySelectorAll('section.table').length)",
+            )
+            .as_u64()
+            .is_some_and(|n| n > 0)
+        }),
+        "the catalog never loaded"
+    );
+    eval(
+        tab,
+        r#"(() => {
+            const rows = {};
+            for (const tr of document.querySelectorAll('table.index tbody tr')) {
+                rows[tr.cells[0].textContent] = tr.cells[3].textContent;
+            }
+            const tile = [...document.querySelectorAll('.kpi')].find(k => k.textContent.startsWith('Data tests'));
+            return JSON.stringify({
+                sections: document.querySelectorAll('section.table').length,
+                nodes: document.querySelectorAll('svg.lineage g.node').length,
+                tests: tile ? tile.querySelector('.value').textContent : null,
+                rows,
+            });
+        })()"#,
+    )
 }

@@ -24,14 +24,19 @@ impl CheckResult {
     }
 }
 
-struct Test {
-    name: &'static str,
-    table: String,
-    query: String,
-    detail: String,
+/// One data test: a query counting the rows that break it.
+#[derive(Debug, Clone)]
+pub struct DataTest {
+    pub name: &'static str,
+    /// The vault table it covers (bare name), or `raw.*` for every raw table.
+    pub table: String,
+    pub query: String,
+    /// What it holds true, in words.
+    pub detail: String,
 }
 
-fn tests(model: &Model, sql: &Sql, max_age: Duration) -> Vec<Test> {
+/// Every data test of the model, in the order `playlog check` runs them.
+pub fn data_tests(model: &Model, sql: &Sql, max_age: Duration) -> Vec<DataTest> {
     let v = |t: &str| sql.table("vault", t);
     let mut out = Vec::new();
     let mut keyed: Vec<(String, String)> = Vec::new();
@@ -44,13 +49,13 @@ fn tests(model: &Model, sql: &Sql, max_age: Duration) -> Vec<Test> {
             .map(|t| (t.name.clone(), t.key.clone())),
     );
     for (table, key) in &keyed {
-        out.push(Test {
+        out.push(DataTest {
             name: "unique_key",
             table: table.clone(),
             query: format!("SELECT COUNT(*) - COUNT(DISTINCT {key}) FROM {}", v(table)),
             detail: format!("{key} is unique"),
         });
-        out.push(Test {
+        out.push(DataTest {
             name: "not_null_key",
             table: table.clone(),
             query: format!("SELECT COUNT(*) FROM {} WHERE {key} IS NULL", v(table)),
@@ -72,7 +77,7 @@ fn tests(model: &Model, sql: &Sql, max_age: Duration) -> Vec<Test> {
         let Some(hub) = model.hub(&hub_name) else {
             continue;
         };
-        out.push(Test {
+        out.push(DataTest {
             name: "relationships",
             table: table.clone(),
             query: format!(
@@ -103,7 +108,7 @@ fn tests(model: &Model, sql: &Sql, max_age: Duration) -> Vec<Test> {
                 )
             })
             .collect();
-        out.push(Test {
+        out.push(DataTest {
             name: "hash_collision",
             table: hub.name.clone(),
             query: format!(
@@ -116,7 +121,7 @@ fn tests(model: &Model, sql: &Sql, max_age: Duration) -> Vec<Test> {
     // Reconciliation: every raw event the vault has been through is in its transactional link.
     for t in &model.transactional_links {
         let source = &model.sources[&t.source];
-        out.push(Test {
+        out.push(DataTest {
             name: "reconciliation",
             table: t.name.clone(),
             // The events the vault has been through: those below its marks (per topic and partition).
@@ -143,7 +148,7 @@ fn tests(model: &Model, sql: &Sql, max_age: Duration) -> Vec<Test> {
             ("auth", "'Logged In', 'Logged Out', 'Guest', 'Cancelled'"),
         ] {
             if t.payload.iter().any(|p| p == column) {
-                out.push(Test {
+                out.push(DataTest {
                     name: "accepted_values",
                     table: t.name.clone(),
                     query: format!("SELECT COUNT(*) FROM {} WHERE {column} IS NULL OR {column} NOT IN ({accepted})", v(&t.name)),
@@ -163,7 +168,7 @@ fn tests(model: &Model, sql: &Sql, max_age: Duration) -> Vec<Test> {
             )
         })
         .collect();
-    out.push(Test {
+    out.push(DataTest {
         name: "freshness",
         table: "raw.*".into(),
         query: format!(
@@ -185,7 +190,7 @@ pub fn run_checks(
     max_age: Duration,
 ) -> Result<Vec<CheckResult>, SqlError> {
     let mut results = Vec::new();
-    for test in tests(model, sql, max_age) {
+    for test in data_tests(model, sql, max_age) {
         let rows = s.query(&test.query)?;
         let failures = rows
             .first()

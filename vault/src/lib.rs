@@ -10,7 +10,9 @@ mod catalog;
 mod check;
 mod core;
 mod dialect;
+pub mod docs;
 mod execute;
+pub mod lineage;
 mod marts;
 pub mod metrics;
 mod migrations;
@@ -24,7 +26,7 @@ use std::time::{Duration, Instant};
 use playlog_sql::{SqlError, SqlSession, Transact, Value, autocommit, transaction};
 
 pub use catalog::Catalog;
-pub use check::CheckResult;
+pub use check::{CheckResult, DataTest, data_tests};
 pub use dialect::{Dialect, Sql};
 pub use marts::MART_KEYS;
 pub use metrics::VaultMetrics;

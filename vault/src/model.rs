@@ -20,12 +20,30 @@ pub struct Model {
     pub transactional_links: Vec<TransactionalLink>,
     #[serde(default)]
     pub satellites: Vec<Satellite>,
+    /// What each mart holds, for the data catalog (the marts themselves are defined in `marts.rs`).
+    #[serde(default)]
+    pub marts: BTreeMap<String, MartDoc>,
+    /// What each column holds, wherever it appears (raw, vault and marts share names on purpose).
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+}
+
+/// A mart's description, and columns whose meaning differs there from the shared one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MartDoc {
+    pub description: String,
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
 }
 
 /// A raw table, with derived columns (SQL expressions over its row).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
+    /// What the table holds, for the data catalog.
+    #[serde(default)]
+    pub description: Option<String>,
     /// The table in the raw schema; its Kafka topic has the same name.
     pub table: String,
     #[serde(default)]
@@ -35,6 +53,9 @@ pub struct Source {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Hub {
+    /// What the table holds, for the data catalog.
+    #[serde(default)]
+    pub description: Option<String>,
     pub name: String,
     pub key: String,
     pub business_keys: Vec<String>,
@@ -44,6 +65,9 @@ pub struct Hub {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Link {
+    /// What the table holds, for the data catalog.
+    #[serde(default)]
+    pub description: Option<String>,
     pub name: String,
     pub key: String,
     pub hubs: Vec<String>,
@@ -54,6 +78,9 @@ pub struct Link {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionalLink {
+    /// What the table holds, for the data catalog.
+    #[serde(default)]
+    pub description: Option<String>,
     pub name: String,
     pub key: String,
     pub source: String,
@@ -64,6 +91,9 @@ pub struct TransactionalLink {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Satellite {
+    /// What the table holds, for the data catalog.
+    #[serde(default)]
+    pub description: Option<String>,
     pub name: String,
     pub parent: String,
     pub payload: Vec<String>,
@@ -190,6 +220,16 @@ impl Model {
             )),
             Some(_) => Ok(()),
         };
+        let marts: Vec<String> = crate::marts::mart_tables()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        if let Some(unknown) = self.marts.keys().find(|m| !marts.contains(m)) {
+            return Err(format!(
+                "marts.{unknown}: no such mart (the marts are {})",
+                marts.join(", ")
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         let all_names = self
             .hubs

@@ -226,8 +226,50 @@ impl DuckDbWarehouse {
     }
 }
 
+/// Generated SQL over a DuckDB connection of someone else's (the API's, on the consumer's own database
+/// instance), for reading only: every transaction is rolled back, so nothing run through it can change
+/// the warehouse.
+pub struct DuckDbReader<'a> {
+    conn: &'a Connection,
+}
+
+impl<'a> DuckDbReader<'a> {
+    pub fn new(conn: &'a Connection) -> DuckDbReader<'a> {
+        DuckDbReader { conn }
+    }
+}
+
+impl playlog_sql::Transact for DuckDbReader<'_> {
+    fn dialect(&self) -> crate::Dialect {
+        crate::Dialect::DuckDb
+    }
+
+    fn schema_prefix(&self) -> String {
+        String::new()
+    }
+
+    fn transact(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn SqlSession) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        self.conn
+            .execute_batch("BEGIN TRANSACTION")
+            .map_err(|e| sql_error("BEGIN", e))?;
+        let result = work(&mut DuckDbSession { tx: self.conn });
+        let _ = self.conn.execute_batch("ROLLBACK");
+        result
+    }
+
+    fn autocommit_each(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn SqlSession) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        self.transact(work)
+    }
+}
+
 struct DuckDbSession<'a> {
-    tx: &'a duckdb::Transaction<'a>,
+    tx: &'a Connection,
 }
 
 impl SqlSession for DuckDbSession<'_> {

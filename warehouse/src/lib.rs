@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 #[cfg(feature = "bigquery")]
 pub use bigquery::BigQueryWarehouse;
-pub use duckdb_warehouse::DuckDbWarehouse;
+pub use duckdb_warehouse::{DuckDbReader, DuckDbWarehouse};
 pub use error::{WarehouseError, fatal_message};
 pub use playlog_sql::migrate;
 pub use raw_batch::{KafkaMeta, RawBatch};
