@@ -121,7 +121,7 @@ sleep 2  # the producer creates the topics; members then find them at once
 consumer=$!
 echo "quickstart: producer ($users users, ${speed}x) → consumer group (2 members) → $warehouse, vault every 5 s" >&2
 echo "quickstart: logs in $state; metrics on http://127.0.0.1:$metrics_port/metrics; Ctrl-C stops" >&2
-echo "quickstart: dashboard on http://127.0.0.1:$serve_port/ (it fills with the first vault run; API: http://127.0.0.1:$serve_port/api/v1)" >&2
+echo "quickstart: dashboard on http://127.0.0.1:$serve_port/ (it fills with the first vault run; pipeline: /pipeline, data catalog: /catalog, API: /api/v1)" >&2
 
 # The status line: rates from successive scrapes, p99 publish-to-table freshness over the last interval.
 prev=""

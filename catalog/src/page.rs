@@ -30,8 +30,8 @@ pub struct Frame<'a> {
     pub css_href: &'a str,
     /// The warehouse, as the user named it (`duckdb:playlog.duckdb`).
     pub warehouse: &'a str,
-    /// A link back to the dashboard, when served.
-    pub dashboard_href: Option<&'a str>,
+    /// Links to the server's other pages (label, href), when served.
+    pub links: &'a [(&'a str, &'a str)],
 }
 
 /// A table's tests, with their latest results where there are some.
@@ -85,10 +85,23 @@ pub fn render(doc: &Documentation, observed: Option<&Observed>, frame: &Frame<'_
 "#,
         css = escape(frame.css_href),
         warehouse = escape(frame.warehouse),
-        dashboard = frame.dashboard_href.map_or(String::new(), |h| format!(
-            r#"<a class="nav" href="{}">Dashboard</a>"#,
-            escape(h)
-        )),
+        dashboard = if frame.links.is_empty() {
+            String::new()
+        } else {
+            format!(
+                r#"<nav class="nav">{}</nav>"#,
+                frame
+                    .links
+                    .iter()
+                    .map(|(label, href)| format!(
+                        r#"<a href="{}">{}</a>"#,
+                        escape(href),
+                        escape(label)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        },
     );
     summary(&mut html, doc, observed);
     let names: Vec<String> = doc.tables.iter().map(DocTable::full_name).collect();
@@ -358,7 +371,7 @@ mod tests {
     const FRAME: Frame<'static> = Frame {
         css_href: "catalog.css",
         warehouse: "duckdb:<test>.duckdb",
-        dashboard_href: None,
+        links: &[],
     };
 
     #[test]

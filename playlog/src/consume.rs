@@ -116,8 +116,12 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
     );
     let model = crate::vault::load_model(args.vault_model.as_deref())?;
     let serve = args.serve.as_deref().map(|addr| {
-        args.serve_http
-            .options(addr, model.clone(), &options.warehouse)
+        args.serve_http.options(
+            addr,
+            model.clone(),
+            &options.warehouse,
+            Some(&options.metrics),
+        )
     });
     let vault = args.vault_every.map(|every| (every, model));
     let summary = consume(&options, &stop, vault.as_ref(), serve.as_ref(), !args.quiet)?;

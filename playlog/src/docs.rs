@@ -56,7 +56,7 @@ pub fn run(args: DocsArgs) -> Result<()> {
     let frame = playlog_catalog::Frame {
         css_href: "catalog.css",
         warehouse: &label,
-        dashboard_href: None,
+        links: &[],
     };
     let html = playlog_catalog::render(&doc, observed.as_ref(), &frame);
     std::fs::create_dir_all(&args.out)

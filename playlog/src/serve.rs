@@ -46,16 +46,29 @@ pub struct ServeHttpArgs {
     /// --max-age`).
     #[arg(long, env = "PLAYLOG_CATALOG_MAX_AGE", default_value = "1h", value_parser = crate::duration_arg::parse_duration)]
     pub catalog_max_age: Duration,
+    /// A Prometheus server that scrapes the consumers (http://host:9090): the pipeline page reads lag,
+    /// freshness and dead letters there, summed over every pod. Without it, `consume --serve` shows its
+    /// own metrics and `serve` only the warehouse's view.
+    #[arg(long, env = "PLAYLOG_PROMETHEUS_URL", value_name = "URL")]
+    pub prometheus_url: Option<String>,
 }
 
 impl ServeHttpArgs {
-    /// The server's options; `model` is what the catalog documents, `warehouse` what it shows.
+    /// The server's options; `model` is what the catalog documents, `warehouse` what it shows, and
+    /// `process` this process's metrics, if it has some worth showing.
     pub fn options(
         &self,
         addr: &str,
         model: playlog_vault::Model,
         warehouse: &str,
+        process: Option<&playlog_metrics::MetricsRegistry>,
     ) -> playlog_serve::ServeOptions {
+        use playlog_serve::pipeline_page::MetricsSource;
+        let metrics = match (&self.prometheus_url, process) {
+            (Some(url), _) => MetricsSource::Prometheus(url.clone()),
+            (None, Some(registry)) => MetricsSource::Process(registry.clone()),
+            (None, None) => MetricsSource::None,
+        };
         playlog_serve::ServeOptions {
             addr: addr.to_owned(),
             expose_raw: self.expose_raw,
@@ -63,6 +76,7 @@ impl ServeHttpArgs {
             model,
             max_age: self.catalog_max_age,
             warehouse_label: warehouse.to_owned(),
+            metrics,
         }
     }
 }
@@ -76,10 +90,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
     };
     let model = crate::vault::load_model(args.model.as_deref())?;
     let conn = playlog_serve::open_read_only(path).map_err(anyhow::Error::msg)?;
-    let options = args.http.options(&args.addr, model, &args.warehouse);
+    let options = args.http.options(&args.addr, model, &args.warehouse, None);
     let bound = playlog_serve::start(&options, &conn).map_err(anyhow::Error::msg)?;
     eprintln!(
-        "serve: dashboard http://{bound}/, catalog http://{bound}/catalog, API http://{bound}/api/v1 (read-only, from {path}; Ctrl-C to stop)"
+        "serve: dashboard http://{bound}/, pipeline http://{bound}/pipeline, catalog http://{bound}/catalog, API http://{bound}/api/v1 (read-only, from {path}; Ctrl-C to stop)"
     );
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signals(stop.clone())?;

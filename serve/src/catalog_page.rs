@@ -64,7 +64,7 @@ impl CatalogPage {
         let frame = playlog_catalog::Frame {
             css_href: "/assets/catalog.css",
             warehouse: &self.label,
-            dashboard_href: Some("/"),
+            links: &[("Dashboard", "/"), ("Pipeline", "/pipeline")],
         };
         Response {
             status: 200,

@@ -12,6 +12,8 @@ pub mod catalog_page;
 mod http;
 pub mod openapi;
 pub mod pages;
+pub mod pipeline;
+pub mod pipeline_page;
 pub mod query;
 pub mod tables;
 
@@ -33,6 +35,8 @@ pub struct ServeOptions {
     pub max_age: std::time::Duration,
     /// The warehouse, as the user named it (shown on the catalog).
     pub warehouse_label: String,
+    /// Where the pipeline page reads lag, freshness and dead letters from.
+    pub metrics: pipeline_page::MetricsSource,
 }
 
 /// Every column of the schemas the API may serve, in table order.
@@ -83,20 +87,30 @@ pub fn start(options: &ServeOptions, conn: &duckdb::Connection) -> Result<Socket
         options.max_age,
         options.warehouse_label.clone(),
     )?);
+    let pipeline = Arc::new(pipeline_page::PipelinePage::new(options.metrics.clone()));
     for worker in 0..workers {
         let conn = conn
             .try_clone()
             .map_err(|e| format!("a connection for the API: {e}"))?;
         let queue = queue.clone();
         let expose_raw = options.expose_raw;
-        let catalog = catalog.clone();
+        let pages = Pages {
+            catalog: catalog.clone(),
+            pipeline: pipeline.clone(),
+        };
         std::thread::Builder::new()
             .name(format!("serve-{worker}"))
-            .spawn(move || answer_jobs(&queue, conn, expose_raw, &catalog))
+            .spawn(move || answer_jobs(&queue, conn, expose_raw, &pages))
             .map_err(|e| format!("starting the API: {e}"))?;
     }
     http::spawn(listener, jobs).map_err(|e| format!("starting the API: {e}"))?;
     Ok(bound)
+}
+
+/// What the workers share beyond the API: the pages that keep state between requests.
+struct Pages {
+    catalog: Arc<catalog_page::CatalogPage>,
+    pipeline: Arc<pipeline_page::PipelinePage>,
 }
 
 /// A worker: answers the API requests handed to it, one at a time, on its own warehouse connection.
@@ -104,7 +118,7 @@ fn answer_jobs(
     queue: &std::sync::Mutex<std::sync::mpsc::Receiver<http::Job>>,
     conn: duckdb::Connection,
     expose_raw: bool,
-    catalog: &catalog_page::CatalogPage,
+    pages: &Pages,
 ) {
     let mut api = api::Api::new(Vec::new(), conn);
     loop {
@@ -117,10 +131,12 @@ fn answer_jobs(
             continue; // timed out while queued: nobody waits for it any more
         }
         let path = job.url.split_once('?').map_or(job.url.as_str(), |(p, _)| p);
-        let response = if path == "/catalog" || path == "/catalog/" {
-            catalog.respond(api.connection())
-        } else {
-            api.get_fresh(&job.url, expose_raw)
+        let response = match path {
+            "/catalog" | "/catalog/" => pages.catalog.respond(api.connection()),
+            "/api/v1/pipeline.json" | "/api/v1/pipeline" => {
+                pages.pipeline.respond(api.connection())
+            }
+            _ => api.get_fresh(&job.url, expose_raw),
         };
         let _ = job.reply.send(response);
     }

@@ -71,6 +71,14 @@ fn aggregate_paths(paths: &mut Map<String, Json>) {
             "responses": {"200": {"description": "The aggregates", "content": {"application/json": {"schema": {"type": "object"}}}}}
         }}),
     );
+    paths.insert(
+        "/api/v1/pipeline.json".into(),
+        json!({"get": {
+            "summary": "The pipeline's state: consumer lag, ingest rate, freshness, dead letters and vault runs (from this process's metrics or Prometheus: `metrics`, null without a source), and each raw table's newest load and the last vault run (from the warehouse)",
+            "operationId": "pipeline",
+            "responses": {"200": {"description": "The pipeline's state", "content": {"application/json": {"schema": {"type": "object"}}}}}
+        }}),
+    );
     for aggregate in AGGREGATES {
         let mut parameters = vec![
             query_param(

@@ -19,6 +19,14 @@ pub fn get(path: &str) -> Option<Response> {
             "text/css; charset=utf-8",
             include_str!("../assets/dashboard.css"),
         ),
+        "/pipeline" => (
+            "text/html; charset=utf-8",
+            include_str!("../assets/pipeline.html"),
+        ),
+        "/assets/pipeline.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../assets/pipeline.js"),
+        ),
         "/assets/catalog.css" => ("text/css; charset=utf-8", playlog_catalog::CSS),
         "/assets/chart.umd.min.js" => (
             "text/javascript; charset=utf-8",

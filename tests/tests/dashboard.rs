@@ -355,6 +355,54 @@ fn the_dashboard_fills_and_moves_during_a_live_run_and_shows_what_the_marts_hold
     assert!(later["notice"].is_null(), "{later:#}");
     screenshot(&tab, &scratch, "dashboard-live.png");
 
+    // The pipeline page, from the consumer's own metrics: rows landing, lag and the vault's runs.
+    tab.navigate_to(&format!("http://{live}/pipeline")).unwrap();
+    tab.wait_until_navigated().unwrap();
+    let pipeline_shown = |tab: &Tab| {
+        eval(
+            tab,
+            r#"JSON.stringify({
+                refreshes: (window.playlogPipeline || {}).refreshes || 0,
+                rows: document.querySelector('[data-figure="rows_ingested"]').textContent,
+                lag: document.querySelector('[data-figure="lag_records"]').textContent,
+                vault: document.querySelector('#vault-run').textContent,
+                tables: document.querySelectorAll('#warehouse tbody tr').length,
+                source: document.querySelector('#source').textContent,
+            })"#,
+        )
+    };
+    let mut pipeline = Json::Null;
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            pipeline = pipeline_shown(&tab);
+            pipeline["rows"]
+                .as_str()
+                .is_some_and(|r| r != "—" && r != "0")
+                && pipeline["vault"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Last vault run")
+        }),
+        "{pipeline:#}"
+    );
+    assert_eq!(pipeline["tables"], 4, "{pipeline:#}");
+    assert!(pipeline["lag"].as_str().unwrap() != "—", "{pipeline:#}");
+    assert!(
+        pipeline["source"]
+            .as_str()
+            .unwrap()
+            .contains("this process"),
+        "{pipeline:#}"
+    );
+    let page = get_json(&live, "/api/v1/pipeline.json", &[]);
+    assert!(
+        page["metrics"]["rows_ingested"].as_f64().unwrap() > 0.0
+            && page["metrics"]["dead_letters"] == 0.0,
+        "{page:#}"
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    screenshot(&tab, &scratch, "pipeline-live.png");
+
     // The catalog of the live warehouse: every table, and the tests ran.
     tab.navigate_to(&format!("http://{live}/catalog")).unwrap();
     tab.wait_until_navigated().unwrap();

@@ -187,7 +187,22 @@ fn every_dashboard_and_rule_expression_returns_data_from_the_real_pipeline() {
         args.extend_from_slice(extra);
         start_consumer_at(&broker, &scratch, name, &consumer_addr, &args, envs).process
     };
-    let mut consumer = consume("consumer-healthy", &["--vault-every", "2s"], &[]);
+    // It also serves the pipeline page, reading the consumers' metrics back from Prometheus (as a
+    // `playlog serve` apart from the consumers does on GKE).
+    let serve_addr = format!("127.0.0.1:{}", free_port());
+    let prometheus_url = format!("http://{}", prometheus.address);
+    let mut consumer = consume(
+        "consumer-healthy",
+        &[
+            "--vault-every",
+            "2s",
+            "--serve",
+            &serve_addr,
+            "--prometheus-url",
+            &prometheus_url,
+        ],
+        &[],
+    );
     // Dead letters once Prometheus has seen the consumer's series at 0, as in a long-running deployment.
     assert!(wait_for(Duration::from_secs(30), || !prometheus
         .query("playlog_dead_letters_total")
@@ -214,6 +229,40 @@ fn every_dashboard_and_rule_expression_returns_data_from_the_real_pipeline() {
         missing_panels.join("\n"),
         consumer.output()
     );
+    // The pipeline page's figures are Prometheus's own sums over the consumer's series.
+    let dead_letters = |v: &serde_json::Value| v["metrics"]["dead_letters"].as_f64();
+    let mut pipeline = serde_json::Value::Null;
+    let agreed = wait_for(Duration::from_secs(30), || {
+        pipeline = playlog_e2e::http::get_json(&serve_addr, "/api/v1/pipeline.json", &[]);
+        let summed = prometheus.query("sum(playlog_dead_letters_total)");
+        let summed: Option<f64> = summed
+            .first()
+            .and_then(|s| s["value"][1].as_str())
+            .and_then(|v| v.parse().ok());
+        dead_letters(&pipeline) >= Some(2.0) && dead_letters(&pipeline) == summed
+    });
+    assert!(agreed, "{pipeline:#}");
+    assert!(
+        pipeline["metrics_source"]
+            .as_str()
+            .unwrap()
+            .contains("Prometheus"),
+        "{pipeline:#}"
+    );
+    assert!(pipeline["metrics"]["rows_ingested"].as_f64().unwrap() > 0.0);
+    assert!(
+        pipeline["metrics"]["lag_records"].is_number(),
+        "{pipeline:#}"
+    );
+    assert!(
+        pipeline["metrics"]["freshness_p99_seconds"].is_number(),
+        "{pipeline:#}"
+    );
+    assert!(
+        pipeline["warehouse"]["last_vault_run"]["at"].is_string(),
+        "{pipeline:#}"
+    );
+
     // Checked against what makes an alert fire: its expression holding for its `for:` (2 minutes for the
     // first two). At start-up, before the first flush has been scraped twice, "producing but not ingesting"
     // is briefly true, so each expression must clear within a minute rather than at once. A warehouse

@@ -15,6 +15,7 @@ fn the_readme_cli_reference_matches_help() {
         "check",
         "report",
         "serve",
+        "docs",
     ] {
         let output = std::process::Command::new(playlog_bin())
             .args(command.split(' '))
