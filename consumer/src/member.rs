@@ -355,16 +355,29 @@ impl Member {
             .map(|(key, _)| key.clone())
             .collect();
         let mut resume = TopicPartitionList::new();
+        // The warehouse's offsets, committed to Kafka too: a member killed between its warehouse commit
+        // and its Kafka commit leaves Kafka's copy behind, and on a partition that then goes quiet nothing
+        // else would ever bring it up to date (lag tooling and KEDA would see records that have landed).
+        let mut commit = TopicPartitionList::new();
         for key in ready {
             self.lookups.remove(&key);
             let Some(p) = self.partitions.get_mut(&key) else {
                 continue;
             };
-            let to = p.found(stored.get(&key).copied(), now);
+            let found = stored.get(&key).copied();
+            if let Some(next) = found {
+                let _ = commit.add_partition_offset(&key.0, key.1, Offset::Offset(next));
+            }
+            let to = p.found(found, now);
             if seek(consumer, &key, to).is_ok() {
                 p.sought(to, now);
             }
             resume.add_partition(&key.0, key.1);
+        }
+        if commit.count() > 0
+            && let Err(e) = consumer.commit(&commit, CommitMode::Async)
+        {
+            tracing::debug!(error = %e, "committing the warehouse's offsets to Kafka");
         }
         if !self.paused && resume.count() > 0 {
             let _ = consumer.resume(&resume);

@@ -115,14 +115,15 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         options.warehouse
     );
     let model = crate::vault::load_model(args.vault_model.as_deref())?;
-    let serve = args.serve.as_deref().map(|addr| {
-        args.serve_http.options(
+    let serve = match args.serve.as_deref() {
+        Some(addr) => Some(args.serve_http.options(
             addr,
             model.clone(),
             &options.warehouse,
             Some(&options.metrics),
-        )
-    });
+        )?),
+        None => None,
+    };
     let vault = args.vault_every.map(|every| (every, model));
     let summary = consume(&options, &stop, vault.as_ref(), serve.as_ref(), !args.quiet)?;
     eprintln!("consume summary:");

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -16,7 +16,7 @@ use clap::Args;
   # While a consumer writes the file, serve from inside it instead:
   playlog consume --vault-every 10s --serve 127.0.0.1:8080")]
 pub struct ServeArgs {
-    /// Where to listen: a loopback address (there is no authentication yet).
+    /// Where to listen. An address other than loopback needs --auth-token-file (or --insecure-no-auth).
     #[arg(long, env = "PLAYLOG_SERVE_ADDR", default_value = "127.0.0.1:8080")]
     addr: String,
     #[command(flatten)]
@@ -51,6 +51,16 @@ pub struct ServeHttpArgs {
     /// own metrics and `serve` only the warehouse's view.
     #[arg(long, env = "PLAYLOG_PROMETHEUS_URL", value_name = "URL")]
     pub prometheus_url: Option<String>,
+    /// A file holding the access token (one line, 16+ characters; or set PLAYLOG_SERVE_TOKEN): the API then takes `Authorization:
+    /// Bearer <token>`, and the pages a login that sets a session cookie.
+    #[arg(long, value_name = "FILE")]
+    pub auth_token_file: Option<std::path::PathBuf>,
+    /// The access token itself, from the environment only (never a flag: flags show in `ps`).
+    #[arg(skip = std::env::var("PLAYLOG_SERVE_TOKEN").ok())]
+    pub auth_token_env: Option<String>,
+    /// Serve an address other than loopback without authentication (a proxy in front authenticates).
+    #[arg(long, env = "PLAYLOG_SERVE_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
 }
 
 impl ServeHttpArgs {
@@ -62,22 +72,39 @@ impl ServeHttpArgs {
         model: playlog_vault::Model,
         warehouse: &str,
         process: Option<&playlog_metrics::MetricsRegistry>,
-    ) -> playlog_serve::ServeOptions {
+    ) -> Result<playlog_serve::ServeOptions> {
         use playlog_serve::pipeline_page::MetricsSource;
+        let auth_token = match (&self.auth_token_file, &self.auth_token_env) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the access token from {}", path.display()))?;
+                Some(
+                    playlog_serve::auth::read_token(&text, &path.display().to_string())
+                        .map_err(anyhow::Error::msg)?,
+                )
+            }
+            (None, Some(token)) => Some(
+                playlog_serve::auth::read_token(token, "PLAYLOG_SERVE_TOKEN")
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            (None, None) => None,
+        };
         let metrics = match (&self.prometheus_url, process) {
             (Some(url), _) => MetricsSource::Prometheus(url.clone()),
             (None, Some(registry)) => MetricsSource::Process(registry.clone()),
             (None, None) => MetricsSource::None,
         };
-        playlog_serve::ServeOptions {
+        Ok(playlog_serve::ServeOptions {
             addr: addr.to_owned(),
+            auth_token,
+            insecure_no_auth: self.insecure_no_auth,
             expose_raw: self.expose_raw,
             workers: self.serve_workers,
             model,
             max_age: self.catalog_max_age,
             warehouse_label: warehouse.to_owned(),
             metrics,
-        }
+        })
     }
 }
 
@@ -90,7 +117,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
     };
     let model = crate::vault::load_model(args.model.as_deref())?;
     let conn = playlog_serve::open_read_only(path).map_err(anyhow::Error::msg)?;
-    let options = args.http.options(&args.addr, model, &args.warehouse, None);
+    let options = args
+        .http
+        .options(&args.addr, model, &args.warehouse, None)?;
     let bound = playlog_serve::start(&options, &conn).map_err(anyhow::Error::msg)?;
     eprintln!(
         "serve: dashboard http://{bound}/, pipeline http://{bound}/pipeline, catalog http://{bound}/catalog, API http://{bound}/api/v1 (read-only, from {path}; Ctrl-C to stop)"

@@ -15,7 +15,15 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response as HttpResponse};
 use hyper_util::rt::TokioIo;
 
+use std::sync::Arc;
+
+use http_body_util::BodyExt as _;
+
 use crate::api::Response;
+use crate::auth::{Access, Auth};
+
+/// The login form's largest body.
+const MAX_FORM_BYTES: usize = 4096;
 
 /// Requests that may wait for a worker, per worker; more are refused with 503 at once.
 pub const QUEUE_PER_WORKER: usize = 16;
@@ -28,10 +36,11 @@ pub struct Job {
     pub reply: tokio::sync::oneshot::Sender<Response>,
 }
 
-/// Serves `listener` on a thread of its own, handing API requests to `jobs`.
+/// Serves `listener` on a thread of its own, handing API requests to `jobs`; `auth` decides who reads.
 pub fn spawn(
     listener: std::net::TcpListener,
     jobs: std::sync::mpsc::SyncSender<Job>,
+    auth: Arc<Auth>,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -60,10 +69,12 @@ pub fn spawn(
                         }
                     };
                     let jobs = jobs.clone();
+                    let auth = auth.clone();
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(move |request| {
                             let jobs = jobs.clone();
-                            async move { Ok::<_, Infallible>(handle(request, &jobs).await) }
+                            let auth = auth.clone();
+                            async move { Ok::<_, Infallible>(handle(request, &jobs, &auth).await) }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .timer(hyper_util::rt::TokioTimer::new())
@@ -80,33 +91,119 @@ pub fn spawn(
 async fn handle(
     request: Request<Incoming>,
     jobs: &std::sync::mpsc::SyncSender<Job>,
+    auth: &Auth,
 ) -> HttpResponse<Full<Bytes>> {
     let started = Instant::now();
     let url = request.uri().path_and_query().map_or_else(
         || request.uri().path().to_owned(),
         |p| p.as_str().to_owned(),
     );
+    let path = request.uri().path().to_owned();
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (authorization, cookie) = (header("authorization"), header("cookie"));
+    // Behind an HTTPS load balancer or proxy, the session cookie is marked Secure.
+    let https = header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"));
     let head = request.method() == Method::HEAD;
-    let response = if request.method() != Method::GET && !head {
+    let mut extra: Vec<(&'static str, String)> = Vec::new();
+    let response = if request.method() == Method::POST && path == "/login" {
+        let form = match http_body_util::Limited::new(request.into_body(), MAX_FORM_BYTES)
+            .collect()
+            .await
+        {
+            Ok(body) => body.to_bytes(),
+            Err(_) => Bytes::new(),
+        };
+        let field = |name: &str| {
+            form_urlencoded::parse(&form)
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let next = safe_next(field("next").as_deref());
+        match auth.login(&field("token").unwrap_or_default()) {
+            Some(session) => {
+                extra.push(("Set-Cookie", crate::auth::session_cookie(&session, https)));
+                extra.push(("Location", next));
+                redirect()
+            }
+            None => {
+                tracing::info!("a login with a wrong token");
+                let mut page = crate::pages::login(Some("That is not the token."), &next);
+                page.status = 401;
+                page
+            }
+        }
+    } else if request.method() != Method::GET && !head {
         error(405, "read-only: only GET (and HEAD)")
-    } else if url == "/healthz" {
+    } else if path == "/healthz" {
         Response {
             status: 200,
             content_type: "text/plain",
             body: "ok\n".into(),
         }
-    } else if let Some(page) = crate::pages::get(request.uri().path()) {
+    } else if path == "/login" {
+        let next = form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "next")
+            .map(|(_, v)| v.into_owned());
+        crate::pages::login(None, &safe_next(next.as_deref()))
+    } else if path == "/logout" {
+        auth.logout(cookie.as_deref());
+        extra.push(("Set-Cookie", crate::auth::cleared_cookie()));
+        extra.push(("Location", "/login".into()));
+        redirect()
+    } else if let Some(asset) = path
+        .starts_with("/assets/")
+        .then(|| crate::pages::get(&path))
+        .flatten()
+    {
+        asset // no data in them, and the login page needs its stylesheet
+    } else if auth.check(authorization.as_deref(), cookie.as_deref()) == Access::Denied {
+        if path.starts_with("/api/") {
+            extra.push(("WWW-Authenticate", r#"Bearer realm="playlog""#.into()));
+            error(
+                401,
+                "authentication required: send Authorization: Bearer <token> (the token of --auth-token-file)",
+            )
+        } else {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            q.append_pair("next", &url);
+            extra.push(("Location", format!("/login?{}", q.finish())));
+            redirect()
+        }
+    } else if let Some(page) = crate::pages::get(&path) {
         page
     } else {
         ask_worker(url.clone(), jobs).await
     };
     tracing::debug!(
-        url,
+        path,
         status = response.status,
         ms = started.elapsed().as_millis() as u64,
         "responded"
     );
-    render(response, head)
+    render(response, head, &extra)
+}
+
+/// Where a login may send the browser next: a path on this server, nothing else (an open redirect
+/// would let a link to the login page forward to any site).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn redirect() -> Response {
+    Response {
+        status: 303,
+        content_type: "text/plain",
+        body: String::new(),
+    }
 }
 
 /// Hands the request to a worker and waits for its answer, within the time limit.
@@ -145,7 +242,11 @@ fn error(status: u16, message: &str) -> Response {
     }
 }
 
-fn render(response: Response, head: bool) -> HttpResponse<Full<Bytes>> {
+fn render(
+    response: Response,
+    head: bool,
+    extra: &[(&'static str, String)],
+) -> HttpResponse<Full<Bytes>> {
     let body = if head {
         Bytes::new()
     } else {
@@ -156,6 +257,9 @@ fn render(response: Response, head: bool) -> HttpResponse<Full<Bytes>> {
         .header("Content-Type", response.content_type)
         .header("X-Content-Type-Options", "nosniff")
         .header("Cache-Control", "no-store");
+    for (name, value) in extra {
+        builder = builder.header(*name, value);
+    }
     if response.content_type.starts_with("text/html") {
         // The pages load nothing from elsewhere and run no inline script.
         builder = builder.header(
@@ -168,4 +272,25 @@ fn render(response: Response, head: bool) -> HttpResponse<Full<Bytes>> {
         tracing::error!(error = %e, "building a response");
         HttpResponse::new(Full::new(Bytes::from_static(b"internal error")))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_only_forwards_to_this_server() {
+        assert_eq!(safe_next(Some("/catalog")), "/catalog");
+        assert_eq!(safe_next(Some("/api/v1?x=1")), "/api/v1?x=1");
+        for bad in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil.example",
+            "",
+            "catalog",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
 }

@@ -8,6 +8,7 @@
 
 pub mod aggregates;
 pub mod api;
+pub mod auth;
 pub mod catalog_page;
 mod http;
 pub mod openapi;
@@ -23,8 +24,12 @@ use std::sync::Arc;
 /// How the API is served.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Where to listen: a loopback address (there is no authentication yet).
+    /// Where to listen. Any other than a loopback address needs `auth_token` or `insecure_no_auth`.
     pub addr: String,
+    /// The token readers must present (bearer header, or a login for the pages); `None` for none.
+    pub auth_token: Option<String>,
+    /// Serve a non-loopback address without authentication (behind a proxy that authenticates).
+    pub insecure_no_auth: bool,
     /// Also serve the raw event tables and personal columns.
     pub expose_raw: bool,
     /// Requests answered at once, each on a DuckDB connection of its own.
@@ -67,12 +72,13 @@ pub fn start(options: &ServeOptions, conn: &duckdb::Connection) -> Result<Socket
             options.addr
         )
     })?;
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && options.auth_token.is_none() && !options.insecure_no_auth {
         return Err(format!(
-            "--serve/--addr {addr}: only loopback addresses are served for now (the API has no authentication yet); \
-             put a reverse proxy with authentication in front to reach it from elsewhere"
+            "--serve/--addr {addr} is not a loopback address, so anyone who reaches it could read the marts: \
+             give a token with --auth-token-file FILE (or PLAYLOG_SERVE_TOKEN), or --insecure-no-auth if a proxy in front authenticates"
         ));
     }
+    let auth = Arc::new(auth::Auth::new(options.auth_token.clone()));
     let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| format!("serving the API on {addr}: {e}. Is the port in use?"))?;
     let bound = listener
@@ -103,7 +109,7 @@ pub fn start(options: &ServeOptions, conn: &duckdb::Connection) -> Result<Socket
             .spawn(move || answer_jobs(&queue, conn, expose_raw, &pages))
             .map_err(|e| format!("starting the API: {e}"))?;
     }
-    http::spawn(listener, jobs).map_err(|e| format!("starting the API: {e}"))?;
+    http::spawn(listener, jobs, auth).map_err(|e| format!("starting the API: {e}"))?;
     Ok(bound)
 }
 

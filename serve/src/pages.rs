@@ -41,6 +41,44 @@ pub fn get(path: &str) -> Option<Response> {
     })
 }
 
+/// The login page: one field for the token. `next` is where a good login goes (a path on this server).
+pub fn login(error: Option<&str>, next: &str) -> Response {
+    use playlog_catalog::page::escape;
+    let error = error.map_or(String::new(), |e| {
+        format!(r#"<p class="notice" role="alert">{}</p>"#, escape(e))
+    });
+    Response {
+        status: 200,
+        content_type: "text/html; charset=utf-8",
+        body: format!(
+            r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Playlog — log in</title>
+<link rel="stylesheet" href="/assets/dashboard.css">
+</head>
+<body>
+<header><div class="brand"><strong>Playlog</strong> <span class="muted">log in</span></div></header>
+<main class="login">
+{error}
+<form method="post" action="/login" class="card">
+  <label for="token">Access token</label>
+  <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+  <input type="hidden" name="next" value="{next}">
+  <button type="submit">Log in</button>
+  <p class="muted">The token is the one this server was started with (<code>--auth-token-file</code>). The session lasts 12 hours.</p>
+</form>
+</main>
+</body>
+</html>
+"#,
+            next = escape(next),
+        ),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -567,6 +567,24 @@ impl Broker {
             .collect()
     }
 
+    /// Sets a group's committed offsets of a topic's partitions (the group must have no members).
+    pub fn commit_offsets(&self, group: &str, topic: &str, partitions: i32, offset: i64) {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Offset(offset))
+                .unwrap();
+        }
+        consumer
+            .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+            .unwrap();
+    }
+
     /// Creates the topics that do not exist yet (tansu does not auto-create them).
     pub fn create_topics(&self, topics: &[(&str, i32)]) {
         playlog_kafka::ensure_topics(
