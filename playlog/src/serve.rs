@@ -14,7 +14,12 @@ use clap::Args;
   curl 'http://127.0.0.1:8080/api/v1/marts.top_songs_daily.json?date=2026-01-01&_size=10'
   curl 'http://127.0.0.1:8080/api/v1/marts.song_hourly_metrics.csv?plays__gte=3&_sort_desc=plays'
   # While a consumer writes the file, serve from inside it instead:
-  playlog consume --vault-every 10s --serve 127.0.0.1:8080")]
+  playlog consume --vault-every 10s --serve 127.0.0.1:8080
+  # Beyond this machine: a token for the API (bearer) and the pages (a login):
+  openssl rand -hex 32 > serve.token
+  playlog serve --addr 0.0.0.0:8080 --auth-token-file serve.token
+  curl -H \"Authorization: Bearer $(cat serve.token)\" http://HOST:8080/api/v1
+  # The catalog and the pipeline page: http://127.0.0.1:8080/catalog and /pipeline")]
 pub struct ServeArgs {
     /// Where to listen. An address other than loopback needs --auth-token-file (or --insecure-no-auth).
     #[arg(long, env = "PLAYLOG_SERVE_ADDR", default_value = "127.0.0.1:8080")]

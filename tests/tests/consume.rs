@@ -123,6 +123,17 @@ fn two_members_land_a_day_exactly_once_on_tansus_sqlite_engine_too() {
     assert_exactly_once(&scratch, &expected);
 }
 
+/// The `playlog-raw` group's committed offsets to Kafka, summed over each stream's three partitions (the
+/// records they cover, offsets being dense from 0 without transactions).
+fn committed_per_stream(broker: &Broker) -> [usize; 4] {
+    Stream::ALL.map(|s| {
+        broker
+            .committed_offsets("playlog-raw", s.topic(), 3)
+            .iter()
+            .sum::<i64>() as usize
+    })
+}
+
 #[test]
 fn kafkas_offsets_catch_up_with_the_warehouse_after_a_member_dies_between_its_two_commits() {
     let broker = Broker::start();
@@ -132,14 +143,7 @@ fn kafkas_offsets_catch_up_with_the_warehouse_after_a_member_dies_between_its_tw
     // What a member killed after its warehouse commit and before its Kafka commit leaves behind: Kafka's
     // copy of the offsets lags the warehouse's. No SIGKILL lands in that gap on demand (the SIGKILL test
     // met it once, in CI), so the test sets Kafka's copy back itself, with the group empty.
-    let committed = || {
-        Stream::ALL.map(|s| {
-            broker
-                .committed_offsets("playlog-raw", s.topic(), 3)
-                .iter()
-                .sum::<i64>() as usize
-        })
-    };
+    let committed = || committed_per_stream(&broker);
     for s in Stream::ALL {
         broker.commit_offsets("playlog-raw", s.topic(), 3, 0);
     }
@@ -241,14 +245,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     );
     let want = total(&expected) as f64;
     // Caught up when the group's offsets (committed to Kafka after each warehouse commit) cover every record.
-    let committed = || {
-        Stream::ALL.map(|s| {
-            broker
-                .committed_offsets("playlog-raw", s.topic(), 3)
-                .iter()
-                .sum::<i64>() as usize
-        })
-    };
+    let committed = || committed_per_stream(&broker);
     let drained = wait_for(Duration::from_secs(120), || {
         committed()
             .iter()

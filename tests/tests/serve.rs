@@ -277,12 +277,13 @@ fn the_api_pages_filters_and_sorts_the_marts_as_independent_sql_does() {
         .keys()
         .cloned()
         .collect();
-    // The index, two formats per mart, and the aggregates' index and one path each.
+    // The index, two formats per mart, the aggregates' index and one path each, and the pipeline.
     assert!(
         paths.len()
             == 1 + 2 * playlog_vault::MART_KEYS.len()
                 + 1
-                + playlog_serve::aggregates::AGGREGATES.len(),
+                + playlog_serve::aggregates::AGGREGATES.len()
+                + 1,
         "{paths:?}"
     );
     for path in &paths {
