@@ -43,14 +43,24 @@ pub fn run(args: DocsArgs) -> Result<()> {
             "the model alone (types as DuckDB names them)".to_owned(),
         )
     } else {
-        let mut warehouse = args.location.open_existing()?;
-        let sql = playlog_vault::Sql::for_warehouse(&warehouse);
-        let doc = playlog_vault::docs::document(&model, &catalog, &sql, args.max_age);
         eprintln!(
             "docs: reading {} (the data tests run now)",
             args.location.warehouse
         );
-        let observed = playlog_catalog::observe(&mut warehouse, &doc, &model, args.max_age)?;
+        let observe = |warehouse: &mut dyn playlog_sql::Transact| -> Result<_> {
+            let sql = playlog_vault::Sql::for_warehouse(warehouse);
+            let doc = playlog_vault::docs::document(&model, &catalog, &sql, args.max_age);
+            let observed = playlog_catalog::observe(warehouse, &doc, &model, args.max_age)?;
+            Ok((doc, observed))
+        };
+        // A DuckDB file is opened read-only, so that `playlog serve` (or another reader) may hold it too.
+        let (doc, observed) = match playlog_warehouse::duckdb_path(&args.location.warehouse) {
+            Some(path) if !path.is_empty() => {
+                let conn = playlog_serve::open_read_only(path).map_err(anyhow::Error::msg)?;
+                observe(&mut playlog_warehouse::DuckDbReader::new(&conn))?
+            }
+            _ => observe(&mut args.location.open_existing()?)?,
+        };
         (doc, Some(observed), args.location.warehouse.clone())
     };
     let frame = playlog_catalog::Frame {
