@@ -9,6 +9,10 @@ locals {
       warehouse         = local.warehouse
       consumer_gsa      = google_service_account.workload["consumer"].email
       vault_gsa         = google_service_account.workload["vault"].email
+      migrate_gsa       = google_service_account.workload["migrate"].email
+      bigquery_location = var.bigquery_location
+      # One migrate Job per image: a Job's spec is immutable, and a new release may bring migrations.
+      migrate_job       = "migrate-${substr(sha256(var.playlog_image), 0, 10)}"
       producer_replicas = var.producer.replicas
       producer_users    = var.producer.users
       producer_speed    = var.producer.speed
@@ -47,7 +51,7 @@ resource "kubectl_manifest" "playlog" {
   for_each  = data.kubectl_file_documents.playlog.manifests
   yaml_body = each.value
   # The pods mount their KafkaUser's Secret and the cluster CA.
-  depends_on = [kubernetes_namespace_v1.playlog, kubectl_manifest.topic, kubectl_manifest.kafka_user, kubernetes_secret_v1.kafka_ca_for_playlog, google_bigquery_job.raw_ddl]
+  depends_on = [kubernetes_namespace_v1.playlog, kubectl_manifest.topic, kubectl_manifest.kafka_user, kubernetes_secret_v1.kafka_ca_for_playlog, google_bigquery_dataset.playlog]
 }
 
 resource "helm_release" "keda" {

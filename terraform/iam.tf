@@ -1,11 +1,22 @@
 # One Google service account per Playlog workload, with the least it needs, each bound to its Kubernetes
 # service account through workload identity (no keys anywhere).
-#   consumer: writes raw (dataEditor on <prefix>_raw) and runs jobs (the offsets MERGE);
-#   vault:    reads raw, writes vault and marts, runs jobs;
+#   migrate:  the `playlog migrate` Job: creates the tables in the datasets Terraform made (dataEditor
+#             holds bigquery.tables.create) and records them in each ledger; the one step that creates;
+#   consumer: writes raw (dataEditor on <prefix>_raw) and runs jobs (the offsets MERGE); creates nothing;
+#   vault:    reads raw, writes vault and marts, runs jobs; creates nothing;
+#   nobody holds the project-level bigquery.datasets.create: the datasets are Terraform's (bigquery.tf).
 #   producer: nothing in Google Cloud (it only talks to Kafka), so it has no Google service account.
 locals {
   namespace = "playlog"
   workloads = {
+    migrate = {
+      display = "Playlog migrate: tables in raw, vault and marts"
+      datasets = {
+        raw   = "roles/bigquery.dataEditor"
+        vault = "roles/bigquery.dataEditor"
+        marts = "roles/bigquery.dataEditor"
+      }
+    }
     consumer = {
       display = "Playlog consumer: raw tables"
       datasets = {

@@ -104,8 +104,7 @@ impl Shared {
         let mut root = self.root();
         if root.epoch == seen {
             let options = &self.options;
-            let fresh =
-                Warehouse::open_with(&options.warehouse, options.bigquery_endpoint.as_deref())?;
+            let fresh = Warehouse::open_with(&options.warehouse, &options.open)?;
             root.warehouse = fresh;
             root.epoch += 1;
             tracing::warn!(
@@ -170,11 +169,10 @@ pub struct Group {
 }
 
 impl Group {
-    /// Opens the warehouse (migrating it), checks the brokers answer, and starts serving metrics.
+    /// Opens the warehouse (migrating it if `options.open` says so; DuckDB always), checks the brokers answer, and starts serving metrics.
     pub fn start(options: &ConsumeOptions) -> Result<Group, ConsumeError> {
         options.validate().map_err(ConsumeError::Invalid)?;
-        let mut warehouse =
-            Warehouse::open_with(&options.warehouse, options.bigquery_endpoint.as_deref())?;
+        let mut warehouse = Warehouse::open_with(&options.warehouse, &options.open)?;
         tracing::info!(warehouse = %warehouse.describe(), "warehouse ready");
         // Check the brokers answer before starting members, for one clear error.
         let probe: BaseConsumer<WatchedContext> = consumer_config(options)

@@ -13,8 +13,8 @@ pub struct ConsumeOptions {
     pub topics: Vec<String>,
     pub members: usize,
     pub warehouse: String,
-    /// A BigQuery emulator to send BigQuery requests to, unauthenticated.
-    pub bigquery_endpoint: Option<String>,
+    /// How to open it: a BigQuery emulator or location, and whether to migrate on start.
+    pub open: playlog_warehouse::OpenOptions,
     pub max_batch_rows: usize,
     pub max_batch_bytes: usize,
     pub flush_interval: Duration,

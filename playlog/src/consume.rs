@@ -19,6 +19,8 @@ use playlog_model::Stream;
   playlog consume --brokers 127.0.0.1:9092 --members 2 --vault-every 10s
   # A secured cluster (TLS, SASL), from the client.properties file it hands out:
   playlog consume --kafka-config client.properties --members 2
+  # Into BigQuery, creating its datasets and tables first (EU):
+  playlog consume --warehouse bigquery://my-project/playlog --bigquery-location EU --migrate
   # Then query it, with any DuckDB 1.5+ shell (scripts/duckdb in a checkout of Playlog):
   duckdb playlog.duckdb \"SELECT count(*) FROM raw.listen_events\"")]
 pub struct ConsumeArgs {
@@ -73,6 +75,12 @@ pub struct ConsumeArgs {
     /// purpose: left on, every start would read the whole log again.
     #[arg(long)]
     reset_offsets: bool,
+    /// Create what is missing before consuming: BigQuery's datasets and raw tables, and with
+    /// --vault-every the vault's and marts' tables too (as `playlog migrate` does). Without it, a BigQuery
+    /// consumer only checks that they exist, so that its least-privilege account needs no right to create
+    /// them. A DuckDB file is always migrated.
+    #[arg(long, env = "PLAYLOG_MIGRATE")]
+    migrate: bool,
     /// Also serve the marts' REST API from this process, on this loopback address (for example
     /// 127.0.0.1:8080): DuckDB lets no other process read the file while the consumer writes it.
     #[arg(long, env = "PLAYLOG_SERVE_ADDR", value_name = "ADDR")]
@@ -91,7 +99,7 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         topics: args.topics,
         members: args.members,
         warehouse: args.location.warehouse.clone(),
-        bigquery_endpoint: args.location.bigquery_endpoint.clone(),
+        open: args.location.options(args.migrate),
         max_batch_rows: args.max_batch_rows,
         max_batch_bytes: args.max_batch_bytes,
         flush_interval: args.flush_interval,
@@ -146,10 +154,7 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
 /// the new log's first offsets. A vault running elsewhere (BigQuery's vault Deployment) should be stopped
 /// meanwhile: a run between the two steps would stage the old offsets again and move the marks back.
 fn forget_vault_marks(options: &ConsumeOptions) -> Result<()> {
-    let mut warehouse = playlog_warehouse::Warehouse::open_with(
-        &options.warehouse,
-        options.bigquery_endpoint.as_deref(),
-    )?;
+    let mut warehouse = playlog_warehouse::Warehouse::open_with(&options.warehouse, &options.open)?;
     let forgotten = playlog_vault::forget_marks(&mut warehouse)?;
     tracing::warn!(
         marks = forgotten,
@@ -182,7 +187,13 @@ fn consume(
     }
     let mut line = crate::consume_progress::ProgressLine::new(Instant::now());
     let mut scheduled = match vault {
-        Some((every, model)) => Some(ScheduledVault::start(&group, options, *every, model)?),
+        Some((every, model)) => {
+            if options.open.migrate {
+                let (mut w, _) = group.connect_warehouse()?;
+                playlog_vault::migrate(&mut w, model)?;
+            }
+            Some(ScheduledVault::start(&group, options, *every, model)?)
+        }
         None => None,
     };
     while !stop.load(Ordering::Relaxed) && group.running() == options.members {
@@ -202,10 +213,7 @@ fn consume(
     if let Some((_, model)) = vault {
         // A last run, so that the vault holds everything that landed.
         let report = playlog_vault::run(
-            &mut playlog_warehouse::Warehouse::open_with(
-                &options.warehouse,
-                options.bigquery_endpoint.as_deref(),
-            )?,
+            &mut playlog_warehouse::Warehouse::open_with(&options.warehouse, &options.open)?,
             model,
         )?;
         crate::vault::print_report(&report);

@@ -40,6 +40,14 @@ impl WarehouseArgs {
         Ok((warehouse, model))
     }
 
+    /// As `open`, creating what is missing first (`playlog migrate`): BigQuery's datasets and raw tables.
+    pub fn open_migrating(&self) -> Result<(Warehouse, Model)> {
+        let model = load_model(self.model.as_deref())?;
+        let warehouse =
+            Warehouse::open_with(&self.location.warehouse, &self.location.options(true))?;
+        Ok((warehouse, model))
+    }
+
     /// As `open`, for reading commands: a missing DuckDB file is an error, not a new file.
     fn open_existing(&self) -> Result<(Warehouse, Model)> {
         let model = load_model(self.model.as_deref())?;
@@ -223,7 +231,7 @@ pub fn run(args: VaultArgs) -> Result<()> {
                 if opened.is_none() {
                     match Warehouse::open_with(
                         &warehouse.location.warehouse,
-                        warehouse.location.bigquery_endpoint.as_deref(),
+                        &warehouse.location.options(false),
                     ) {
                         Ok(w) => opened = Some(w),
                         Err(e @ (WarehouseError::Open { .. } | WarehouseError::Unavailable(_))) => {
@@ -253,7 +261,7 @@ pub fn run(args: VaultArgs) -> Result<()> {
 fn require_vault(w: &mut Warehouse, model: &playlog_vault::Model, url: &str) -> Result<()> {
     if !playlog_vault::is_built(w, model)? {
         bail!(
-            "no vault has been built in {url} yet: run `playlog vault build --warehouse {url}` first (or `playlog consume --vault-every 10s`)"
+            "no vault has been built in {url} yet: run `playlog vault build --warehouse {url}` first (on BigQuery, `playlog migrate --warehouse {url}` before it), or `playlog consume --vault-every 10s`"
         );
     }
     Ok(())

@@ -1,8 +1,9 @@
-//! `--warehouse` and `--bigquery-endpoint`, shared by every command that opens a warehouse.
+//! `--warehouse`, `--bigquery-endpoint` and `--bigquery-location`, shared by every command that opens a
+//! warehouse.
 
 use anyhow::Result;
 use clap::Args;
-use playlog_warehouse::Warehouse;
+use playlog_warehouse::{OpenOptions, Warehouse};
 
 #[derive(Debug, Clone, Args)]
 pub struct WarehouseLocation {
@@ -17,6 +18,10 @@ pub struct WarehouseLocation {
     /// A BigQuery emulator (host:port or URL): BigQuery requests go there, unauthenticated.
     #[arg(long, env = "BIGQUERY_EMULATOR_HOST", value_name = "URL")]
     pub bigquery_endpoint: Option<String>,
+    /// Where the BigQuery datasets are (EU, US, europe-west1, …); every job and session runs there.
+    /// Without it, the location of PREFIX_raw; `playlog migrate` creates the datasets there (default US).
+    #[arg(long, env = "PLAYLOG_BIGQUERY_LOCATION", value_name = "LOCATION")]
+    pub bigquery_location: Option<String>,
 }
 
 impl WarehouseLocation {
@@ -35,10 +40,17 @@ impl WarehouseLocation {
         self.open()
     }
 
+    /// The options to open with; `migrate`: create what is missing (BigQuery), rather than only check.
+    pub fn options(&self, migrate: bool) -> OpenOptions {
+        OpenOptions {
+            bigquery_endpoint: self.bigquery_endpoint.clone(),
+            bigquery_location: self.bigquery_location.clone(),
+            migrate,
+        }
+    }
+
+    /// Opens without migrating: BigQuery's schemas must exist (`playlog migrate`).
     pub fn open(&self) -> Result<Warehouse> {
-        Ok(Warehouse::open_with(
-            &self.warehouse,
-            self.bigquery_endpoint.as_deref(),
-        )?)
+        Ok(Warehouse::open_with(&self.warehouse, &self.options(false))?)
     }
 }

@@ -1,8 +1,9 @@
 //! Versioned migrations: numbered, named steps applied once each and recorded in a ledger table, in
 //! order. One mechanism for every schema Playlog owns: raw tables and the offsets table (the warehouse
-//! adapters), and the vault's, marts' and run-control tables (the vault). `playlog migrate` runs them all;
-//! opening a warehouse and `vault run` apply what is pending too, so that nothing has to be remembered on a
-//! laptop.
+//! adapters), and the vault's, marts' and run-control tables (the vault). `playlog migrate` runs them all.
+//! Where a dialect [migrates implicitly](crate::DialectName::migrates_implicitly) (DuckDB), opening a
+//! warehouse and `vault run` apply what is pending too, so that nothing has to be remembered on a laptop;
+//! elsewhere (BigQuery) they only check, with [`unapplied`], and name what is missing.
 //!
 //! Every statement is idempotent as well (`IF NOT EXISTS`), so a crash between a migration's statements and
 //! its ledger row (BigQuery runs DDL outside transactions) only repeats harmless work.
@@ -152,6 +153,56 @@ pub fn apply(
     Ok(done)
 }
 
+/// The migrations not applied yet, without applying any: what a step that may not migrate checks. A
+/// missing ledger means that nothing is applied.
+pub fn unapplied<'a>(
+    warehouse: &mut dyn Transact,
+    ledger: &Ledger,
+    migrations: &'a [Migration],
+) -> Result<Vec<&'a Migration>, SqlError> {
+    let applied = match crate::autocommit(warehouse, |s| read_applied(s, ledger)) {
+        Ok(applied) => applied,
+        Err(SqlError::Statement(_)) => Vec::new(),
+        Err(other) => return Err(other),
+    };
+    Ok(pending(migrations, &applied))
+}
+
+/// What unapplied migrations would create, for an error that names the missing tables: each migration's
+/// name with the tables its `CREATE TABLE` statements make, or its name alone.
+pub fn describe(migrations: &[&Migration]) -> String {
+    migrations
+        .iter()
+        .map(|m| {
+            let tables: Vec<&str> = m
+                .statements
+                .iter()
+                .filter_map(|s| created_table(s))
+                .collect();
+            if tables.is_empty() {
+                m.name.clone()
+            } else {
+                format!("{} ({})", m.name, tables.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The table a `CREATE [OR REPLACE] TABLE [IF NOT EXISTS] name …` statement makes.
+fn created_table(statement: &str) -> Option<&str> {
+    let words: Vec<&str> = statement.split_whitespace().take(8).collect();
+    let at = words.iter().position(|w| w.eq_ignore_ascii_case("TABLE"))?;
+    if !words.first()?.eq_ignore_ascii_case("CREATE") {
+        return None;
+    }
+    let mut name = words.get(at + 1)?;
+    if name.eq_ignore_ascii_case("IF") {
+        name = words.get(at + 4)?;
+    }
+    Some(name.split('(').next().unwrap_or(name))
+}
+
 fn read_applied(s: &mut dyn SqlSession, ledger: &Ledger) -> Result<Vec<String>, SqlError> {
     Ok(s.query(&ledger.read())?
         .into_iter()
@@ -166,6 +217,19 @@ mod tests {
 
     fn m(name: &str) -> Migration {
         Migration::new(name, vec![format!("-- {name}")])
+    }
+
+    #[test]
+    fn unapplied_migrations_are_described_by_the_tables_they_create() {
+        let a = Migration::new(
+            "001-a",
+            vec![
+                "CREATE TABLE IF NOT EXISTS `p.d.t` (x INT64)".into(),
+                "CREATE TABLE raw.u(x INT)".into(),
+            ],
+        );
+        let b = Migration::new("002-b", vec!["ALTER TABLE t ADD COLUMN y INT".into()]);
+        assert_eq!(describe(&[&a, &b]), "001-a (`p.d.t`, raw.u); 002-b");
     }
 
     #[test]

@@ -42,6 +42,17 @@ pub enum DialectName {
     BigQuery,
 }
 
+impl DialectName {
+    /// Whether opening a warehouse and running the vault apply pending migrations themselves. A DuckDB file
+    /// belongs to the process that opens it, so nothing has to be remembered on a laptop. In BigQuery,
+    /// creating datasets and tables is a step of its own (`playlog migrate`, or `consume --migrate`): the
+    /// least-privilege accounts that ingest and run the vault may not, and must not crash-loop trying;
+    /// they only check that what they need exists.
+    pub fn migrates_implicitly(self) -> bool {
+        matches!(self, DialectName::DuckDb)
+    }
+}
+
 /// A warehouse as generated SQL uses it: sessions, in transactions or statement by statement.
 pub trait Transact {
     fn dialect(&self) -> DialectName;

@@ -17,6 +17,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 pub mod http;
+pub mod recording_proxy;
 pub mod tls;
 
 /// The acceptance day: a simulated day of 1,000 users, seed 7, into 3 partitions (`produce` flags).

@@ -15,6 +15,14 @@ use playlog_warehouse::{Value, Warehouse};
 
 const PREFIX: &str = "bigquery://test/pl";
 
+/// Opening through the emulator, without migrating (the consumers did).
+fn emulated(endpoint: &str) -> playlog_warehouse::OpenOptions {
+    playlog_warehouse::OpenOptions {
+        bigquery_endpoint: Some(endpoint.to_owned()),
+        ..Default::default()
+    }
+}
+
 /// A `playlog consume` process into `warehouse`, two members, metrics on a free port.
 fn spawn_consumer(
     broker: &Broker,
@@ -37,6 +45,8 @@ fn spawn_consumer(
         warehouse,
         "--bigquery-endpoint",
         endpoint,
+        // Creates the datasets and raw tables first: a BigQuery consumer only checks, without it.
+        "--migrate",
         "--metrics-addr",
         &metrics,
         "-X",
@@ -75,6 +85,10 @@ fn consume(
 
 fn vault_build_and_check(warehouse: &str, endpoint: &str) {
     let base = ["--warehouse", warehouse, "--bigquery-endpoint", endpoint];
+    // The vault's tables are a step of their own on BigQuery (the consumer made only the raw ones).
+    let mut migrate = vec!["migrate"];
+    migrate.extend(base);
+    assert_success(&playlog(&migrate, &[]), "playlog migrate");
     let mut build = vec!["vault", "build"];
     build.extend(base);
     assert_success(&playlog(&build, &[]), "playlog vault build");
@@ -204,7 +218,7 @@ fn bigquery_marts_equal_duckdb_marts_and_survive_duplicate_deliveries() {
     );
     vault_build_and_check(&duck, &endpoint);
 
-    let mut bq = Warehouse::open_with(PREFIX, Some(&endpoint)).unwrap();
+    let mut bq = Warehouse::open_with(PREFIX, &emulated(&endpoint)).unwrap();
     let mut duckdb = Warehouse::open(&duck).unwrap();
     let sql = Sql::for_warehouse(&bq);
     for (stream, want) in &produced {
@@ -247,7 +261,7 @@ fn bigquery_marts_equal_duckdb_marts_and_survive_duplicate_deliveries() {
         &endpoint,
         total,
     );
-    let mut bq = Warehouse::open_with(PREFIX, Some(&endpoint)).unwrap();
+    let mut bq = Warehouse::open_with(PREFIX, &emulated(&endpoint)).unwrap();
     let listens_raw = scalar(
         &mut bq,
         &format!("SELECT COUNT(*) FROM {}", sql.table("raw", "listen_events")),
@@ -259,7 +273,7 @@ fn bigquery_marts_equal_duckdb_marts_and_survive_duplicate_deliveries() {
     );
     drop(bq);
     vault_build_and_check(PREFIX, &endpoint);
-    let mut bq = Warehouse::open_with(PREFIX, Some(&endpoint)).unwrap();
+    let mut bq = Warehouse::open_with(PREFIX, &emulated(&endpoint)).unwrap();
     assert_same_marts(&mut bq, &mut duckdb);
 }
 
@@ -343,7 +357,7 @@ fn a_bigquery_outage_is_retried_and_nothing_is_lost() {
     let log = consumer.output();
     assert!(log.contains("retrying"), "retries are logged:\n{log}");
 
-    let mut bq = Warehouse::open_with(PREFIX, Some(&endpoint)).unwrap();
+    let mut bq = Warehouse::open_with(PREFIX, &emulated(&endpoint)).unwrap();
     let sql = Sql::for_warehouse(&bq);
     let distinct: i64 = Stream::ALL
         .iter()

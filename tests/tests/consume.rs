@@ -301,7 +301,7 @@ fn members_joining_and_leaving_while_producing_lose_and_duplicate_nothing() {
         group: "playlog-raw".into(),
         topics: Stream::ALL.iter().map(|s| s.topic().to_owned()).collect(),
         members: 1,
-        bigquery_endpoint: None,
+        open: Default::default(),
         warehouse: format!("duckdb:{}", scratch.path().join("w.duckdb").display()),
         max_batch_rows: 5000,
         max_batch_bytes: 8 << 20,

@@ -187,11 +187,32 @@ pub fn migrate(warehouse: &mut dyn Transact, model: &Model) -> Result<Vec<String
     Ok(applied)
 }
 
-/// Runs the vault once: new raw rows into the core and the marts, in one transaction (after applying
-/// any pending migration).
+/// Before a run: applies pending migrations where the dialect migrates implicitly (DuckDB); elsewhere
+/// (BigQuery) checks that none is pending, and names the missing tables and the command that creates them.
+pub fn prepare(warehouse: &mut dyn Transact, model: &Model) -> Result<(), SqlError> {
+    if warehouse.dialect().migrates_implicitly() {
+        migrate(warehouse, model)?;
+        return Ok(());
+    }
+    let sql = Sql::for_warehouse(warehouse);
+    let catalog = Catalog::for_model(model).map_err(|e| SqlError::Warehouse(e.to_string()))?;
+    let all = migrations::migrations(model, &catalog, &sql);
+    let unapplied = playlog_sql::migrate::unapplied(warehouse, &migrations::ledger(&sql), &all)?;
+    if unapplied.is_empty() {
+        return Ok(());
+    }
+    Err(SqlError::Warehouse(format!(
+        "the vault in {} has migrations not applied: {}. Run `playlog migrate` with the same --warehouse (or start the consumer with --migrate) as an account that may create tables",
+        warehouse.schema_prefix(),
+        playlog_sql::migrate::describe(&unapplied)
+    )))
+}
+
+/// Runs the vault once: new raw rows into the core and the marts, in one transaction (after
+/// [`prepare`]: applying pending migrations on DuckDB, checking that none is pending on BigQuery).
 pub fn run(warehouse: &mut dyn Transact, model: &Model) -> Result<RunReport, SqlError> {
     let started = Instant::now();
-    migrate(warehouse, model)?;
+    prepare(warehouse, model)?;
     let migrated = started.elapsed();
     let sql = Sql::for_warehouse(warehouse);
     let catalog = Catalog::for_model(model).map_err(|e| SqlError::Warehouse(e.to_string()))?;

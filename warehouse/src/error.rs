@@ -42,6 +42,20 @@ pub enum WarehouseError {
     Unavailable(String),
     #[error("{0}")]
     Auth(String),
+    /// A schema the step needs is missing, with the command that creates it.
+    #[error("{0}")]
+    NotMigrated(String),
+}
+
+impl WarehouseError {
+    /// The same error, saying what was being done.
+    pub fn context(self, what: &str) -> WarehouseError {
+        match self {
+            WarehouseError::Sql(m) => WarehouseError::Sql(format!("{what}: {m}")),
+            WarehouseError::Unavailable(m) => WarehouseError::Unavailable(format!("{what}: {m}")),
+            other => other,
+        }
+    }
 }
 
 /// The advice for a DuckDB file that will not open, matched to the cause: a missing directory, a lock held

@@ -86,23 +86,48 @@ pub fn duckdb_path(url: &str) -> Option<&str> {
         .or_else(|| url.strip_prefix("duckdb:"))
 }
 
+/// How to open a warehouse, beyond its URL.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// A BigQuery emulator (`host:port` or a URL): requests go there, unauthenticated.
+    pub bigquery_endpoint: Option<String>,
+    /// Where the BigQuery datasets are (`EU`, `europe-west1`); without it, read from `PREFIX_raw`.
+    pub bigquery_location: Option<String>,
+    /// Apply pending migrations (create datasets and tables) instead of only checking that they are
+    /// applied. A DuckDB file is always migrated: it belongs to the process that opens it.
+    pub migrate: bool,
+}
+
+impl OpenOptions {
+    /// The options the environment gives: `BIGQUERY_EMULATOR_HOST`, as Google's own clients read it.
+    pub fn from_env() -> OpenOptions {
+        OpenOptions {
+            bigquery_endpoint: std::env::var(BIGQUERY_EMULATOR_ENV).ok(),
+            ..OpenOptions::default()
+        }
+    }
+
+    pub fn migrating(mut self) -> OpenOptions {
+        self.migrate = true;
+        self
+    }
+}
+
 impl Warehouse {
-    /// Opens the warehouse a URL names and brings its raw schema up to date, idempotently. A BigQuery
-    /// emulator is taken from `BIGQUERY_EMULATOR_HOST`, if set.
+    /// Opens the warehouse a URL names, migrating it ([`OpenOptions::from_env`], migrating): for tests and
+    /// tools that own their warehouse.
     pub fn open(url: &str) -> Result<Warehouse, WarehouseError> {
-        let endpoint = std::env::var(BIGQUERY_EMULATOR_ENV).ok();
-        Warehouse::open_with(url, endpoint.as_deref())
+        Warehouse::open_with(url, &OpenOptions::from_env().migrating())
     }
 
     /// Opens the warehouse a URL names:
-    /// - `duckdb:PATH` (or `duckdb://PATH`) opens or creates an embedded DuckDB file;
+    /// - `duckdb:PATH` (or `duckdb://PATH`) opens or creates an embedded DuckDB file and brings its raw
+    ///   schema up to date;
     /// - `bigquery://PROJECT/PREFIX` uses the datasets `PREFIX_raw`, `PREFIX_vault` and `PREFIX_marts`,
-    ///   through `bigquery_endpoint` (an emulator, no authentication) if given, else Google's API with
-    ///   Application Default Credentials.
-    pub fn open_with(
-        url: &str,
-        bigquery_endpoint: Option<&str>,
-    ) -> Result<Warehouse, WarehouseError> {
+    ///   through `options.bigquery_endpoint` (an emulator, no authentication) if given, else Google's API
+    ///   with Application Default Credentials. With `options.migrate` it creates what is missing; without,
+    ///   it only checks that the raw schema is there and says which command creates it.
+    pub fn open_with(url: &str, options: &OpenOptions) -> Result<Warehouse, WarehouseError> {
         if let Some(path) = duckdb_path(url) {
             if path.is_empty() {
                 return Err(WarehouseError::BadUrl {
@@ -114,14 +139,23 @@ impl Warehouse {
         }
         if let Some(rest) = url.strip_prefix("bigquery://") {
             #[cfg(feature = "bigquery")]
-            return Ok(Warehouse::BigQuery(Box::new(BigQueryWarehouse::open(
-                url,
-                rest,
-                bigquery_endpoint,
-            )?)));
+            {
+                let mut w = BigQueryWarehouse::open(
+                    url,
+                    rest,
+                    options.bigquery_endpoint.as_deref(),
+                    options.bigquery_location.as_deref(),
+                )?;
+                if options.migrate {
+                    w.migrate()?;
+                } else {
+                    w.require_migrated()?;
+                }
+                return Ok(Warehouse::BigQuery(Box::new(w)));
+            }
             #[cfg(not(feature = "bigquery"))]
             {
-                let _ = (rest, bigquery_endpoint);
+                let _ = (rest, options);
                 return Err(WarehouseError::BadUrl {
                     url: url.to_owned(),
                     why: "this playlog was built without BigQuery (the quickstart builds DuckDB only); \
@@ -134,6 +168,16 @@ impl Warehouse {
             url: url.to_owned(),
             why: "expected duckdb:PATH (for example duckdb:playlog.duckdb) or bigquery://PROJECT/DATASET_PREFIX".into(),
         })
+    }
+
+    /// Applies the raw schema's pending migrations (BigQuery: creating the datasets first); returns their
+    /// names. A DuckDB file was migrated when it opened: nothing is left.
+    pub fn migrate(&mut self) -> Result<Vec<String>, WarehouseError> {
+        match self {
+            Warehouse::DuckDb(_) => Ok(Vec::new()),
+            #[cfg(feature = "bigquery")]
+            Warehouse::BigQuery(w) => w.migrate(),
+        }
     }
 
     /// Another handle on the same warehouse, for another thread: a DuckDB connection on the same database

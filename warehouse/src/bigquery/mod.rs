@@ -1,6 +1,9 @@
 //! BigQuery, for production: `bigquery://PROJECT/PREFIX` writes to the datasets `PREFIX_raw`,
 //! `PREFIX_vault` and `PREFIX_marts` of PROJECT.
 //!
+//! Opening creates nothing (`migrate` does; the others `require_migrated`), and every job runs in the
+//! datasets' location (see `client.rs` for idempotent retries and strict responses).
+//!
 //! Delivery into raw is at-least-once, as strong as the streaming API allows: rows are streamed first
 //! (insertAll, `insertId` = topic-partition-offset, so BigQuery drops most repeats), and only then are the
 //! offsets advanced, by one conditional MERGE that also fences off a member whose partitions moved. A crash
@@ -12,6 +15,7 @@
 
 mod auth;
 mod client;
+mod response;
 pub mod rows;
 
 use serde_json::Value as Json;
@@ -45,9 +49,13 @@ const DDL: [(&str, &str); 3] = [
 pub struct BigQueryWarehouse {
     /// Shared by every handle `connect` makes: one HTTP agent and one token cache per process.
     client: std::sync::Arc<Client>,
+    /// The URL it was opened with, for errors that say which command to run.
+    url: String,
     project: String,
     prefix: String,
     endpoint: String,
+    /// Whether `PREFIX_raw` existed at open (or has been created since).
+    raw_exists: bool,
     /// The session generated SQL runs in, created on first use.
     session: Option<String>,
     last_loaded_at: i64,
@@ -63,10 +71,21 @@ impl From<ApiError> for WarehouseError {
     }
 }
 
+/// BigQuery's location when a dataset is created without one.
+const DEFAULT_LOCATION: &str = "US";
+
 impl BigQueryWarehouse {
     /// `rest` is what follows `bigquery://`: `PROJECT/PREFIX`. `endpoint` points at an emulator (no
-    /// authentication); without it, Google's API with Application Default Credentials.
-    pub fn open(url: &str, rest: &str, endpoint: Option<&str>) -> Result<Self, WarehouseError> {
+    /// authentication); without it, Google's API with Application Default Credentials. `location` is where
+    /// the datasets are (`EU`, `europe-west1`, …): without it, the location of `PREFIX_raw`, read from the
+    /// dataset. Every job is sent there. Opening creates nothing: see [`BigQueryWarehouse::migrate`] and
+    /// [`BigQueryWarehouse::require_migrated`].
+    pub fn open(
+        url: &str,
+        rest: &str,
+        endpoint: Option<&str>,
+        location: Option<&str>,
+    ) -> Result<Self, WarehouseError> {
         let bad = |why: &str| WarehouseError::BadUrl {
             url: url.to_owned(),
             why: why.to_owned(),
@@ -89,6 +108,13 @@ impl BigQueryWarehouse {
                 "the dataset prefix must be letters, digits and underscores (datasets are PREFIX_raw, PREFIX_vault, PREFIX_marts)",
             ));
         }
+        if let Some(l) = location
+            && !valid(l, "-")
+        {
+            return Err(WarehouseError::Sql(format!(
+                "--bigquery-location {l:?}: expected a BigQuery location such as EU, US or europe-west1"
+            )));
+        }
         let (endpoint, tokens) = match endpoint.filter(|e| !e.is_empty()) {
             Some(e) if e.contains("://") => (e.to_owned(), TokenSource::None),
             Some(e) => (format!("http://{e}"), TokenSource::None),
@@ -97,26 +123,45 @@ impl BigQueryWarehouse {
                 TokenSource::application_default().map_err(WarehouseError::Auth)?,
             ),
         };
-        let mut warehouse = BigQueryWarehouse {
-            client: std::sync::Arc::new(Client::new(&endpoint, project, tokens)),
+        let client = Client::new(&endpoint, project, tokens);
+        let raw = format!("{prefix}_raw");
+        let found = client
+            .dataset(&raw)
+            .map_err(|e| WarehouseError::from(e).context(&format!("reading dataset {raw}")))?
+            .map(|d| response::dataset_location(&d))
+            .transpose()
+            .map_err(|u| WarehouseError::Sql(u.0))?;
+        let location = match (&found, location) {
+            (Some(found), Some(wanted)) if !found.eq_ignore_ascii_case(wanted) => {
+                return Err(WarehouseError::Sql(format!(
+                    "dataset {project}:{raw} is in {found}, not in {wanted} (--bigquery-location): jobs must run where the data is; drop the flag or correct it"
+                )));
+            }
+            (Some(found), _) => found.clone(),
+            (None, Some(wanted)) => wanted.to_owned(),
+            (None, None) => DEFAULT_LOCATION.to_owned(),
+        };
+        Ok(BigQueryWarehouse {
+            client: std::sync::Arc::new(client.with_location(location)),
+            url: url.to_owned(),
             project: project.to_owned(),
             prefix: prefix.to_owned(),
             endpoint,
+            raw_exists: found.is_some(),
             session: None,
             last_loaded_at: 0,
-        };
-        warehouse.migrate()?;
-        Ok(warehouse)
+        })
     }
 
-    /// Another handle on the same datasets, with a session of its own, for another thread; the datasets
-    /// are not migrated again.
+    /// Another handle on the same datasets, with a session of its own, for another thread.
     pub fn connect(&self) -> BigQueryWarehouse {
         BigQueryWarehouse {
             client: self.client.clone(),
+            url: self.url.clone(),
             project: self.project.clone(),
             prefix: self.prefix.clone(),
             endpoint: self.endpoint.clone(),
+            raw_exists: self.raw_exists,
             session: None,
             last_loaded_at: self.last_loaded_at,
         }
@@ -128,7 +173,17 @@ impl BigQueryWarehouse {
         } else {
             format!(" via {}", self.endpoint)
         };
-        format!("bigquery://{}/{}{via}", self.project, self.prefix)
+        format!(
+            "bigquery://{}/{} in {}{via}",
+            self.project,
+            self.prefix,
+            self.location()
+        )
+    }
+
+    /// The location every job runs in.
+    pub fn location(&self) -> &str {
+        self.client.location().unwrap_or(DEFAULT_LOCATION)
     }
 
     /// `project.prefix_`: what a schema name is prefixed with to name a dataset.
@@ -144,17 +199,9 @@ impl BigQueryWarehouse {
         format!("`{}{schema}.{name}`", self.schema_prefix())
     }
 
-    fn migrate(&mut self) -> Result<(), WarehouseError> {
-        let migrate = |what: &str, e: ApiError| WarehouseError::Sql(format!("{what}: {e}"));
-        for schema in ["raw", "vault", "marts"] {
-            let dataset = self.dataset(schema);
-            self.client
-                .ensure_dataset(&dataset, None)
-                .map_err(|e| migrate(&format!("creating dataset {dataset}"), e))?;
-        }
+    fn raw_migrations(&self) -> Vec<Migration> {
         let raw = format!("{}raw", self.schema_prefix());
-        let migrations: Vec<Migration> = DDL
-            .iter()
+        DDL.iter()
             .map(|(name, file)| {
                 let statements = playlog_sql::migrate::statements(file)
                     .iter()
@@ -162,19 +209,84 @@ impl BigQueryWarehouse {
                     .collect();
                 Migration::new(*name, statements)
             })
-            .collect();
-        let ledger = Ledger {
+            .collect()
+    }
+
+    fn raw_ledger(&self) -> Ledger {
+        Ledger {
             table: self.table("raw", "_schema_migrations"),
             text_type: "STRING",
-        };
+        }
+    }
+
+    /// What `playlog migrate` (or `consume --migrate`) does here: creates the three datasets in this
+    /// location unless they exist (refusing one that is elsewhere: a query cannot join across locations),
+    /// then applies the raw schema's pending migrations. Returns the migrations applied.
+    pub fn migrate(&mut self) -> Result<Vec<String>, WarehouseError> {
+        let location = self.location().to_owned();
+        for schema in ["raw", "vault", "marts"] {
+            let dataset = self.dataset(schema);
+            let at = |e: ApiError| WarehouseError::from(e).context(&format!("dataset {dataset}"));
+            match self.client.dataset(&dataset).map_err(at)? {
+                Some(d) => {
+                    let found =
+                        response::dataset_location(&d).map_err(|u| WarehouseError::Sql(u.0))?;
+                    if !found.eq_ignore_ascii_case(&location) {
+                        return Err(WarehouseError::Sql(format!(
+                            "dataset {}:{dataset} is in {found}, the others in {location}: BigQuery cannot query across locations; recreate it in {location}",
+                            self.project
+                        )));
+                    }
+                }
+                None => {
+                    self.client
+                        .create_dataset(&dataset, &location)
+                        .map_err(|e| {
+                            WarehouseError::from(e).context(&format!("creating dataset {dataset}"))
+                        })?;
+                    tracing::info!(dataset, location, "dataset created");
+                }
+            }
+        }
+        self.raw_exists = true;
+        let migrations = self.raw_migrations();
+        let ledger = self.raw_ledger();
         let applied =
             playlog_sql::migrate::apply(self, &ledger, &migrations, false).map_err(|e| {
                 WarehouseError::Sql(format!("applying schemas/warehouse/bigquery: {e}"))
             })?;
-        for name in applied {
-            tracing::info!(migration = name, "applied");
+        for name in &applied {
+            tracing::info!(migration = name.as_str(), "applied");
         }
-        Ok(())
+        Ok(applied)
+    }
+
+    /// What every other step does instead of migrating: checks that the raw schema is there and up to
+    /// date (one read of its ledger), and otherwise names what is missing and the command that creates it.
+    pub fn require_migrated(&mut self) -> Result<(), WarehouseError> {
+        let missing = if self.raw_exists {
+            let migrations = self.raw_migrations();
+            let ledger = self.raw_ledger();
+            let unapplied = playlog_sql::migrate::unapplied(self, &ledger, &migrations)?;
+            if unapplied.is_empty() {
+                return Ok(());
+            }
+            format!(
+                "the raw schema in {} has migrations not applied: {}",
+                self.dataset("raw"),
+                playlog_sql::migrate::describe(&unapplied)
+            )
+        } else {
+            format!(
+                "dataset {}:{} does not exist",
+                self.project,
+                self.dataset("raw")
+            )
+        };
+        Err(WarehouseError::NotMigrated(format!(
+            "{missing}. Run `playlog migrate --warehouse {url}` (or start the consumer with --migrate) as an account that may create datasets and tables",
+            url = self.url
+        )))
     }
 
     pub fn stored_offsets(&mut self, group: &str) -> Result<Vec<PartitionOffset>, WarehouseError> {
@@ -283,7 +395,21 @@ impl BigQueryWarehouse {
                VALUES (s.consumer_group, s.topic, s.`partition`, s.next_offset, TIMESTAMP '{at}')",
             at = timestamp_text(loaded_at * 1000),
         );
-        let result = self.client.query(&sql, None, false)?;
+        // The job id follows from the advance itself, so that a flush retried after its calls gave up
+        // sends the same id: a MERGE whose response was lost is then read back, not taken for a fence.
+        let key: Vec<String> = offsets
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}:{:?}>{}",
+                    o.topic, o.partition, o.previous, o.next_offset
+                )
+            })
+            .collect();
+        let job = self
+            .client
+            .job_id_for("offsets", &format!("{group}|{}", key.join(",")));
+        let result = self.client.execute(&sql, None, &job)?;
         if result.affected.unwrap_or(0) as usize == offsets.len() {
             return Ok(());
         }
@@ -395,8 +521,8 @@ impl SqlSession for BigQuerySession<'_> {
     fn execute(&mut self, sql: &str) -> Result<usize, SqlError> {
         let result = self
             .client
-            .query(sql, Some(self.id), false)
-            .map_err(|e| crate::sql::sql_error(sql, e))?;
+            .execute(sql, Some(self.id), &self.client.new_job_id())
+            .map_err(|e| session_error(sql, e))?;
         Ok(result.affected.unwrap_or(0) as usize)
     }
 
@@ -404,7 +530,7 @@ impl SqlSession for BigQuerySession<'_> {
         let result = self
             .client
             .query(sql, Some(self.id), false)
-            .map_err(|e| crate::sql::sql_error(sql, e))?;
+            .map_err(|e| session_error(sql, e))?;
         Ok(to_rows(&result))
     }
 
@@ -417,15 +543,26 @@ impl SqlSession for BigQuerySession<'_> {
             return self
                 .client
                 .table_columns(dataset, name)
-                .map_err(|e| crate::sql::sql_error(&format!("tables.get {table}"), e));
+                .map_err(|e| session_error(&format!("tables.get {table}"), e));
         }
         // A session's temp table has no metadata endpoint: read the shape of an empty result.
         let sql = format!("SELECT * FROM {table} LIMIT 0");
         let result = self
             .client
             .query(&sql, Some(self.id), false)
-            .map_err(|e| crate::sql::sql_error(&sql, e))?;
+            .map_err(|e| session_error(&sql, e))?;
         Ok(result.fields.into_iter().map(|(name, _)| name).collect())
+    }
+}
+
+/// A failed call as generated SQL sees it: transient failures stay retriable, and a missing permission is
+/// not taken for a missing table (probes read `Statement` errors as "it does not exist").
+fn session_error(sql: &str, e: ApiError) -> SqlError {
+    match e {
+        ApiError::Transient { .. } => SqlError::Unavailable(e.to_string()),
+        ApiError::Denied(line) => SqlError::Warehouse(line),
+        ApiError::Auth(_) => SqlError::Warehouse(e.to_string()),
+        other => crate::sql::sql_error(sql, other),
     }
 }
 
