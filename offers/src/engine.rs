@@ -417,6 +417,18 @@ mod tests {
             ts: i64,
             page: &str,
         ) -> &mut Feed {
+            self.view_as(partition, user, session, ts, page, false)
+        }
+
+        fn view_as(
+            &mut self,
+            partition: i32,
+            user: i64,
+            session: i64,
+            ts: i64,
+            page: &str,
+            paid: bool,
+        ) -> &mut Feed {
             self.n += 1;
             let id = format!("e{}", self.n);
             let d = self.engine.on_page_view(&PageView {
@@ -426,7 +438,7 @@ mod tests {
                 user_id: user,
                 session_id: session,
                 page,
-                paid: false,
+                paid,
             });
             self.out.extend(d);
             self
@@ -542,18 +554,8 @@ mod tests {
         assert_eq!(f.ids(), ["nudge:e5", "reminder:e6"]);
         let mut g = Feed::new(rules(NUDGE));
         for i in 0..6 {
-            g.n += 1;
-            let id = format!("p{i}");
             let page = if i < 2 { "Roll Advert" } else { "NextSong" };
-            g.out.extend(g.engine.on_page_view(&PageView {
-                partition: 0,
-                event_id: &id,
-                ts: i,
-                user_id: 5,
-                session_id: 1,
-                page,
-                paid: true,
-            }));
+            g.view_as(0, 5, 1, i, page, true);
         }
         assert!(g.out.is_empty());
     }
