@@ -7,6 +7,10 @@
 //! - a `jobs.insert` whose job id the server has already seen gets `409 duplicate`, as BigQuery documents
 //!   ("job IDs are unique: a second insert with the same id fails"); bqemulator 1.4.0 runs it again instead.
 //!
+//! - with [`RecordingProxy::report_jobs_running`], a `jobs.insert` that the server finished is answered as
+//!   still `RUNNING`, as BigQuery answers any job that takes longer than the call (bqemulator runs every
+//!   job before it answers), so that the client's polling path runs.
+//!
 //! One request per connection (`Connection: close` both ways), bodies by `Content-Length`: what ureq and
 //! uvicorn speak.
 
@@ -38,6 +42,7 @@ struct State {
     requests: Vec<Recorded>,
     lose: Option<LoseRule>,
     job_ids: HashSet<String>,
+    jobs_running: bool,
 }
 
 pub struct RecordingProxy {
@@ -67,6 +72,11 @@ impl RecordingProxy {
     /// The next request `rule` matches is forwarded, and its response lost.
     pub fn lose_response_of(&self, rule: impl FnMut(&Recorded) -> bool + Send + 'static) {
         self.lock().lose = Some(Box::new(rule));
+    }
+
+    /// From now on, finished jobs are reported as running (see the module's documentation).
+    pub fn report_jobs_running(&self, on: bool) {
+        self.lock().jobs_running = on;
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -175,6 +185,10 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) {
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok());
+    let running = state.lock().unwrap_or_else(|e| e.into_inner()).jobs_running;
+    if running && job_id.is_some() && status == Some(200) {
+        response = as_running(&response);
+    }
     let lose = {
         let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(id) = job_id.filter(|_| status.is_some_and(|s: u16| (200..300).contains(&s))) {
@@ -194,4 +208,30 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) {
         return;
     }
     let _ = client.write_all(&response);
+}
+
+/// A finished job's response, rewritten as BigQuery's answer for a job still running: `status.state`
+/// RUNNING, no statistics.
+fn as_running(response: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(response);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return response.to_vec();
+    };
+    let Ok(mut job) = serde_json::from_str::<serde_json::Value>(body) else {
+        return response.to_vec();
+    };
+    job["status"] = serde_json::json!({ "state": "RUNNING" });
+    if let Some(o) = job.as_object_mut() {
+        o.remove("statistics");
+    }
+    let body = job.to_string();
+    let mut out = String::new();
+    for line in head.split("\r\n") {
+        if !line.to_ascii_lowercase().starts_with("content-length:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
+    out.into_bytes()
 }

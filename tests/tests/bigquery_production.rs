@@ -4,6 +4,8 @@
 //!   tables) creates nothing and names what is missing and the command that creates it;
 //! - every job carries the datasets' location, every statement that writes has a job id of Playlog's own,
 //!   every read a request id (bqemulator ignores location and requestId: the requests are checked);
+//! - a job reported as still running is waited for before the next statement (the emulator finishes every
+//!   job before it answers: the proxy reports them running);
 //! - a statement whose response is lost runs once: the offsets MERGE is forwarded and runs, its response
 //!   is dropped, and the retry with the same job id gets BigQuery's `409 duplicate` (the proxy gives it: the
 //!   emulator would run the job again) and reads the job's outcome. Before job ids, the retry ran the MERGE
@@ -194,9 +196,20 @@ fn bigquery_migrates_as_its_own_step_sends_its_location_and_runs_each_statement_
     );
 
     // 4. `playlog migrate` makes them; the vault builds and its checks pass (the location read from the
-    // dataset, not given).
+    // dataset, not given). Every job is reported as still running, as BigQuery does for any job longer
+    // than the call: each statement is then waited for (jobs.getQueryResults) before the next.
+    proxy.report_jobs_running(true);
     assert_success(&run(&["migrate"], &[]), "playlog migrate");
     assert_success(&run(&["vault", "build"], &[]), "playlog vault build");
+    proxy.report_jobs_running(false);
+    let waited = proxy
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "GET" && r.path.contains("/queries/") && r.path.contains("maxResults=0")
+        })
+        .count();
+    assert!(waited > 50, "only {waited} statements were waited for");
     let check = run(&["check", "--max-age", "1h"], &[]);
     assert_success(&check, "playlog check");
     assert!(

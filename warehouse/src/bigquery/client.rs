@@ -273,8 +273,10 @@ impl Client {
             if let Some(result) = self.settled(job_id, &job)? {
                 return Ok(result);
             }
-            // Waits up to QUERY_WAIT_MS for the job, without rows; then its state.
-            self.call(
+            // Waits up to QUERY_WAIT_MS for the job, without rows. Complete, without errors and with its
+            // DML count is a success (one round trip); otherwise (DDL, errors or warnings, still running)
+            // the job itself says how it ended.
+            let waited = self.call(
                 "GET",
                 &format!(
                     "/queries/{job_id}?timeoutMs={QUERY_WAIT_MS}&maxResults=0{}",
@@ -283,6 +285,13 @@ impl Client {
                 None,
                 "jobs.getQueryResults",
             )?;
+            let page = response::query_page(&waited)?;
+            if page.complete && page.errors.is_empty() && page.affected.is_some() {
+                return Ok(QueryResult {
+                    affected: page.affected,
+                    ..QueryResult::default()
+                });
+            }
             job = self.get_job(job_id)?;
         }
     }
