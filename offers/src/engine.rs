@@ -20,6 +20,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::rules::{LevelFilter, Rule, Rules, Thresholds, Trigger};
 
+mod checkpoint;
+pub use checkpoint::Checkpoint;
+
 /// One page view, as the engine needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct PageView<'a> {
@@ -106,6 +109,7 @@ struct Session {
 /// When a user last got an offer (or holdout): for cooldowns and the frequency cap.
 #[derive(Debug, Default)]
 struct Recent {
+    partition: i32,
     any: i64,
     per_rule: BTreeMap<usize, i64>,
 }
@@ -255,9 +259,14 @@ impl Engine {
             }
         }
         for rule in triggered {
-            if let Some(d) =
-                self.decide(rule, view.user_id, view.session_id, view.event_id, view.ts)
-            {
+            if let Some(d) = self.decide(
+                rule,
+                view.partition,
+                view.user_id,
+                view.session_id,
+                view.event_id,
+                view.ts,
+            ) {
                 out.push(d);
             }
         }
@@ -285,6 +294,7 @@ impl Engine {
             if self.rules.rules[timer.rule].enabled
                 && let Some(d) = self.decide(
                     timer.rule,
+                    partition,
                     timer.user_id,
                     timer.session_id,
                     &timer.trigger_event_id,
@@ -300,6 +310,7 @@ impl Engine {
     fn decide(
         &mut self,
         rule: usize,
+        partition: i32,
         user_id: i64,
         session_id: i64,
         trigger_event_id: &str,
@@ -308,6 +319,7 @@ impl Engine {
         let r: &Rule = &self.rules.rules[rule];
         let cap = self.rules.settings.frequency_cap_ms;
         let recent = self.recent.entry(user_id).or_insert(Recent {
+            partition,
             any: i64::MIN / 2,
             per_rule: BTreeMap::new(),
         });
