@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bin="${1:-${CARGO_TARGET_DIR:-target}/release/playlog}"
 export COLUMNS=100
 {
-  for cmd in "produce" "consume" "vault build" "vault run" "vault plan" "check" "report" "migrate" "serve" "docs"; do
+  for cmd in "produce" "consume" "vault build" "vault run" "vault plan" "check" "report" "migrate" "serve" "docs" "offers"; do
     echo "<details><summary><code>playlog $cmd --help</code></summary>"
     echo
     echo '```text'

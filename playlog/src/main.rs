@@ -7,6 +7,7 @@ mod duration_arg;
 mod kafka_args;
 mod logging;
 mod migrate;
+mod offers;
 mod produce;
 mod serve;
 mod signals;
@@ -48,6 +49,8 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Write the data catalog as static HTML: tables, columns, descriptions, tests, freshness, lineage.
     Docs(Box<docs::DocsArgs>),
+    /// Make real-time offers: rules over the live page views, with cooldowns and holdouts (offer_events).
+    Offers(Box<offers::OffersArgs>),
 }
 
 fn main() {
@@ -62,6 +65,7 @@ fn main() {
         Command::Migrate(args) => migrate::run(args),
         Command::Serve(args) => serve::run(*args),
         Command::Docs(args) => docs::run(*args),
+        Command::Offers(args) => offers::run(*args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

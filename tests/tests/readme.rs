@@ -16,6 +16,7 @@ fn the_readme_cli_reference_matches_help() {
         "report",
         "serve",
         "docs",
+        "offers",
     ] {
         let output = std::process::Command::new(playlog_bin())
             .args(command.split(' '))

@@ -1,0 +1,374 @@
+//! `playlog offers` against Kafka: page views in, offers out, state checkpointed. The I/O around the pure
+//! engine.
+//!
+//! **Exactly once, by determinism and checkpoints.** Every commit interval:
+//! 1. the offers made so far are flushed (acknowledged by the brokers);
+//! 2. each partition's state ([`Checkpoint`]) is written to the state topic, keyed by partition, with the
+//!    next offset it covers, and flushed;
+//! 3. the group's offsets are committed (for lag; the checkpoints are what restarts read).
+//!
+//! On start, each partition resumes from its latest checkpoint (or from the log's beginning without one),
+//! so the engine is where it was at that offset. A crash between checkpoints makes the same decisions
+//! again for the events since, with the same offer ids: the output topic then holds repeats, identical
+//! but for `emittedAt`, which the warehouse de-duplicates by offer id. (tansu cannot complete Kafka
+//! transactions, which would make the topic itself exactly-once.)
+//!
+//! One process reads every partition of the input (manual assignment): a second instance would make the
+//! same offers again. Sharing partitions across instances (group rebalancing, with checkpoints restored
+//! on assignment) is a later step.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use playlog_kafka::KafkaClientConfig;
+use playlog_model::Stream;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Checkpoint, Decision, Engine, PageView};
+use crate::rules::Rules;
+
+pub struct OffersOptions {
+    pub kafka: KafkaClientConfig,
+    pub group: String,
+    pub input: String,
+    pub output: String,
+    pub state_topic: String,
+    pub rules: Rules,
+    pub commit_interval: Duration,
+    pub max_record_bytes: usize,
+}
+
+/// What a run did, for its last line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Summary {
+    pub page_views: u64,
+    pub offers: u64,
+    pub holdouts: u64,
+    pub skipped: u64,
+    /// Partitions that resumed from a checkpoint (the others started at the log's beginning).
+    pub resumed: usize,
+}
+
+/// One record of `offer_events` (JSON), keyed by user id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferEvent {
+    pub offer_id: String,
+    pub rule_id: String,
+    pub user_id: i64,
+    pub session_id: i64,
+    pub trigger_event_id: String,
+    pub ts: i64,
+    pub expires_at: i64,
+    pub emitted_at: i64,
+    pub holdout: bool,
+}
+
+impl OfferEvent {
+    pub fn new(d: &Decision, emitted_at: i64) -> OfferEvent {
+        OfferEvent {
+            offer_id: d.offer_id.clone(),
+            rule_id: d.rule_id.clone(),
+            user_id: d.user_id,
+            session_id: d.session_id,
+            trigger_event_id: d.trigger_event_id.clone(),
+            ts: d.ts,
+            expires_at: d.expires_at,
+            emitted_at,
+            holdout: d.holdout,
+        }
+    }
+}
+
+/// A state-topic record: a partition's state as of `next_offset`.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    next_offset: i64,
+    checkpoint: Checkpoint,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs until `stop` is set.
+pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String> {
+    let kafka = &options.kafka;
+    let consumer: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", &options.group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(|e| {
+            format!(
+                "configuring the consumer: {}",
+                kafka.explain_config_error(&e)
+            )
+        })?;
+    let partitions = partition_count(&consumer, &options.input)?;
+    playlog_kafka::ensure_topics(
+        kafka,
+        &[
+            (options.output.as_str(), partitions),
+            (options.state_topic.as_str(), partitions),
+        ],
+        1,
+        &[],
+    )?;
+    let producer: BaseProducer = kafka
+        .client_config()
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()
+        .map_err(|e| {
+            format!(
+                "configuring the producer: {}",
+                kafka.explain_config_error(&e)
+            )
+        })?;
+
+    let mut engine = Engine::new(options.rules.clone());
+    let restored = read_checkpoints(kafka, &options.state_topic)?;
+    let mut start = TopicPartitionList::new();
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    for p in 0..partitions {
+        match restored.get(&p) {
+            Some(stored) => {
+                engine.restore(&stored.checkpoint);
+                next.insert(p, stored.next_offset);
+                start
+                    .add_partition_offset(&options.input, p, Offset::Offset(stored.next_offset))
+                    .map_err(|e| e.to_string())?;
+            }
+            None => {
+                start
+                    .add_partition_offset(&options.input, p, Offset::Beginning)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    tracing::info!(
+        partitions,
+        restored = restored.len(),
+        "offers: resuming from the state topic's checkpoints"
+    );
+    consumer
+        .assign(&start)
+        .map_err(|e| format!("assigning {}: {e}", options.input))?;
+
+    let mut summary = Summary {
+        resumed: restored.len(),
+        ..Summary::default()
+    };
+    let mut last_commit = Instant::now();
+    let mut dirty: HashMap<i32, i64> = HashMap::new();
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let m = message.map_err(|e| format!("reading {}: {e}", options.input))?;
+            let partition = m.partition();
+            dirty.insert(partition, m.offset() + 1);
+            let Ok(record) = playlog_consumer::decode::decode(
+                Stream::PageView,
+                m.payload().unwrap_or_default(),
+                options.max_record_bytes,
+            ) else {
+                // Undecodable records are the raw consumer's dead letters; here they are passed over.
+                summary.skipped += 1;
+                continue;
+            };
+            let (Some(user_id), Some(page), Some(event_id)) = (
+                record.user_id,
+                record.page.as_deref(),
+                record.event_id.as_deref(),
+            ) else {
+                summary.skipped += 1;
+                continue;
+            };
+            summary.page_views += 1;
+            let decisions = engine.on_page_view(&PageView {
+                partition,
+                event_id,
+                ts: record.ts,
+                user_id,
+                session_id: record.session_id,
+                page,
+                paid: record.level == "paid",
+            });
+            for d in decisions {
+                if d.holdout {
+                    summary.holdouts += 1;
+                } else {
+                    summary.offers += 1;
+                }
+                let value = serde_json::to_vec(&OfferEvent::new(&d, now_ms()))
+                    .map_err(|e| e.to_string())?;
+                send(&producer, &options.output, &d.user_id.to_string(), &value)?;
+            }
+        }
+        if last_commit.elapsed() >= options.commit_interval && !dirty.is_empty() {
+            commit(
+                options,
+                &consumer,
+                &producer,
+                &mut engine,
+                &mut dirty,
+                &mut next,
+            )?;
+            last_commit = Instant::now();
+        }
+    }
+    if !dirty.is_empty() {
+        commit(
+            options,
+            &consumer,
+            &producer,
+            &mut engine,
+            &mut dirty,
+            &mut next,
+        )?;
+    }
+    Ok(summary)
+}
+
+/// Steps 1–3 of the module's protocol.
+fn commit(
+    options: &OffersOptions,
+    consumer: &BaseConsumer,
+    producer: &BaseProducer,
+    engine: &mut Engine,
+    dirty: &mut HashMap<i32, i64>,
+    next: &mut HashMap<i32, i64>,
+) -> Result<(), String> {
+    producer
+        .flush(TIMEOUT)
+        .map_err(|e| format!("delivering offers to {}: {e}", options.output))?;
+    engine.sweep();
+    let mut offsets = TopicPartitionList::new();
+    for (&partition, &next_offset) in dirty.iter() {
+        let stored = Stored {
+            next_offset,
+            checkpoint: engine.checkpoint(partition),
+        };
+        let value = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
+        send(
+            producer,
+            &options.state_topic,
+            &partition.to_string(),
+            &value,
+        )?;
+        offsets
+            .add_partition_offset(&options.input, partition, Offset::Offset(next_offset))
+            .map_err(|e| e.to_string())?;
+        next.insert(partition, next_offset);
+    }
+    producer
+        .flush(TIMEOUT)
+        .map_err(|e| format!("writing checkpoints to {}: {e}", options.state_topic))?;
+    consumer
+        .commit(&offsets, CommitMode::Sync)
+        .map_err(|e| format!("committing offsets of {}: {e}", options.group))?;
+    dirty.clear();
+    Ok(())
+}
+
+fn send(producer: &BaseProducer, topic: &str, key: &str, value: &[u8]) -> Result<(), String> {
+    let mut record = BaseRecord::to(topic).key(key).payload(value);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                r,
+            )) => {
+                record = r;
+                producer.poll(Duration::from_millis(50));
+            }
+            Err((e, _)) => return Err(format!("producing to {topic}: {e}")),
+        }
+    }
+}
+
+fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32, String> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .map_err(|e| format!("reading the metadata of {topic}: {e}"))?;
+        let n = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map_or(0, |t| t.partitions().len());
+        if n > 0 {
+            return Ok(n as i32);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "topic {topic} does not exist: start the producer first (`playlog produce`)"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The latest checkpoint per partition in the state topic, read from its beginning to its end.
+fn read_checkpoints(
+    kafka: &KafkaClientConfig,
+    topic: &str,
+) -> Result<HashMap<i32, Stored>, String> {
+    let reader: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", "playlog-offers-state-reader")
+        .set("enable.auto.commit", "false")
+        // The end of each partition, as the fetch responses tell it.
+        .set("enable.partition.eof", "true")
+        .create()
+        .map_err(|e| format!("configuring the state reader: {e}"))?;
+    let partitions = partition_count(&reader, topic)?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut pending: std::collections::HashSet<i32> = (0..partitions).collect();
+    let mut latest: HashMap<i32, Stored> = HashMap::new();
+    reader.assign(&list).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + TIMEOUT * 4;
+    while !pending.is_empty() {
+        if Instant::now() > deadline {
+            return Err(format!("reading {topic} did not reach its end"));
+        }
+        match reader.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                pending.remove(&p);
+            }
+            Some(Err(e)) => return Err(format!("reading {topic}: {e}")),
+            Some(Ok(m)) => {
+                if let Some(value) = m.payload() {
+                    let stored: Stored = serde_json::from_slice(value).map_err(|e| {
+                        format!(
+                            "{topic}[{}]@{}: not a checkpoint: {e}",
+                            m.partition(),
+                            m.offset()
+                        )
+                    })?;
+                    latest.insert(stored.checkpoint.partition, stored);
+                }
+            }
+        }
+    }
+    Ok(latest)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
