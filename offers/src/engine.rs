@@ -36,8 +36,9 @@ pub struct PageView<'a> {
     pub paid: bool,
 }
 
-/// An offer made, or a holdout recorded, for one user by one rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An offer made, or a holdout recorded, for one user by one rule; `offer_events`' fields (camelCase).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Decision {
     /// `RULE:TRIGGER_EVENT_ID`: the same on every replay of the same events.
     pub offer_id: String,
@@ -386,6 +387,29 @@ pub fn held_out(rule_id: &str, user_id: i64, share: f64) -> bool {
     ((h % 10_000) as f64) < (share * 10_000.0).round()
 }
 
+/// A page view as tests write it: (partition, user, session, ts, page, paid).
+#[cfg(test)]
+pub(crate) type TestView<'a> = (i32, i64, i64, i64, &'a str, bool);
+
+/// Feeds page views to an engine, the `i`-th with event id `e{from + i}`; returns the decisions.
+#[cfg(test)]
+pub(crate) fn feed(engine: &mut Engine, views: &[TestView<'_>], from: usize) -> Vec<Decision> {
+    let mut out = Vec::new();
+    for (k, &(partition, user_id, session_id, ts, page, paid)) in views.iter().enumerate() {
+        let id = format!("e{}", k + from);
+        out.extend(engine.on_page_view(&PageView {
+            partition,
+            event_id: &id,
+            ts,
+            user_id,
+            session_id,
+            page,
+            paid,
+        }));
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -442,16 +466,11 @@ mod tests {
             paid: bool,
         ) -> &mut Feed {
             self.n += 1;
-            let id = format!("e{}", self.n);
-            let d = self.engine.on_page_view(&PageView {
-                partition,
-                event_id: &id,
-                ts,
-                user_id: user,
-                session_id: session,
-                page,
-                paid,
-            });
+            let d = feed(
+                &mut self.engine,
+                &[(partition, user, session, ts, page, paid)],
+                self.n,
+            );
             self.out.extend(d);
             self
         }
@@ -617,17 +636,7 @@ mod tests {
             let mut e = Engine::new(shipped.clone());
             let mut out = BTreeSet::new();
             for &k in order {
-                let (partition, user, session, ts, page, paid) = events[k];
-                let id = format!("e{k}");
-                for d in e.on_page_view(&PageView {
-                    partition,
-                    event_id: &id,
-                    ts,
-                    user_id: user,
-                    session_id: session,
-                    page,
-                    paid,
-                }) {
+                for d in feed(&mut e, &events[k..=k], k) {
                     out.insert((d.offer_id, d.ts, d.holdout));
                 }
                 if sweep {

@@ -54,35 +54,13 @@ pub struct Summary {
     pub resumed: usize,
 }
 
-/// One record of `offer_events` (JSON), keyed by user id.
+/// One record of `offer_events` (JSON, camelCase), keyed by user id: the decision and when it was sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OfferEvent {
-    pub offer_id: String,
-    pub rule_id: String,
-    pub user_id: i64,
-    pub session_id: i64,
-    pub trigger_event_id: String,
-    pub ts: i64,
-    pub expires_at: i64,
+    #[serde(flatten)]
+    pub decision: Decision,
     pub emitted_at: i64,
-    pub holdout: bool,
-}
-
-impl OfferEvent {
-    pub fn new(d: &Decision, emitted_at: i64) -> OfferEvent {
-        OfferEvent {
-            offer_id: d.offer_id.clone(),
-            rule_id: d.rule_id.clone(),
-            user_id: d.user_id,
-            session_id: d.session_id,
-            trigger_event_id: d.trigger_event_id.clone(),
-            ts: d.ts,
-            expires_at: d.expires_at,
-            emitted_at,
-            holdout: d.holdout,
-        }
-    }
 }
 
 /// A state-topic record: a partition's state as of `next_offset`.
@@ -134,12 +112,10 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
     let mut engine = Engine::new(options.rules.clone());
     let restored = read_checkpoints(kafka, &options.state_topic)?;
     let mut start = TopicPartitionList::new();
-    let mut next: HashMap<i32, i64> = HashMap::new();
     for p in 0..partitions {
         match restored.get(&p) {
             Some(stored) => {
                 engine.restore(&stored.checkpoint);
-                next.insert(p, stored.next_offset);
                 start
                     .add_partition_offset(&options.input, p, Offset::Offset(stored.next_offset))
                     .map_err(|e| e.to_string())?;
@@ -204,32 +180,21 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
                 } else {
                     summary.offers += 1;
                 }
-                let value = serde_json::to_vec(&OfferEvent::new(&d, now_ms()))
-                    .map_err(|e| e.to_string())?;
+                let value = serde_json::to_vec(&OfferEvent {
+                    decision: d.clone(),
+                    emitted_at: now_ms(),
+                })
+                .map_err(|e| e.to_string())?;
                 send(&producer, &options.output, &d.user_id.to_string(), &value)?;
             }
         }
         if last_commit.elapsed() >= options.commit_interval && !dirty.is_empty() {
-            commit(
-                options,
-                &consumer,
-                &producer,
-                &mut engine,
-                &mut dirty,
-                &mut next,
-            )?;
+            commit(options, &consumer, &producer, &mut engine, &mut dirty)?;
             last_commit = Instant::now();
         }
     }
     if !dirty.is_empty() {
-        commit(
-            options,
-            &consumer,
-            &producer,
-            &mut engine,
-            &mut dirty,
-            &mut next,
-        )?;
+        commit(options, &consumer, &producer, &mut engine, &mut dirty)?;
     }
     Ok(summary)
 }
@@ -241,7 +206,6 @@ fn commit(
     producer: &BaseProducer,
     engine: &mut Engine,
     dirty: &mut HashMap<i32, i64>,
-    next: &mut HashMap<i32, i64>,
 ) -> Result<(), String> {
     producer
         .flush(TIMEOUT)
@@ -263,7 +227,6 @@ fn commit(
         offsets
             .add_partition_offset(&options.input, partition, Offset::Offset(next_offset))
             .map_err(|e| e.to_string())?;
-        next.insert(partition, next_offset);
     }
     producer
         .flush(TIMEOUT)

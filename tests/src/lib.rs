@@ -515,6 +515,28 @@ pub fn metric_sum(scrape: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// Delays between kills, from a seed printed here so that a failing schedule can be replayed with
+/// `PLAYLOG_TEST_SEED=<seed> cargo test -p playlog-e2e … <test>`: each `min_ms` plus up to `spread_ms`.
+pub fn kill_schedule(test: &str, min_ms: u64, spread_ms: u64) -> impl FnMut() -> Duration {
+    let seed = std::env::var("PLAYLOG_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        })
+        | 1;
+    eprintln!("{test}: kill schedule seed {seed} (replay with PLAYLOG_TEST_SEED={seed})");
+    let mut x = seed;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        Duration::from_millis(min_ms + x % spread_ms)
+    }
+}
+
 /// Polls `check` every 200 ms until it holds or `timeout` passes; returns whether it held.
 pub fn wait_for(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

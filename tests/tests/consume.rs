@@ -187,25 +187,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let expected = produce_to_dir(&scratch, "expected", &window);
     let mut producer = spawn_continuous_producer(&broker, &scratch, &window, "3600");
 
-    // Kill times from a seed printed here, so that a failing schedule can be replayed:
-    // PLAYLOG_TEST_SEED=<seed> cargo test -p playlog-e2e --test consume sigkill
-    let seed = std::env::var("PLAYLOG_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        })
-        | 1;
-    eprintln!("sigkill schedule seed: {seed} (replay with PLAYLOG_TEST_SEED={seed})");
-    let mut x = seed;
-    let mut next_delay = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        Duration::from_millis(1500 + x % 4000)
-    };
+    let mut next_delay = kill_schedule("consume sigkill", 1500, 4000);
     // Two members per process: every kill and restart also rebalances the group (the killed members'
     // sessions expire while the new ones join).
     let flags = [

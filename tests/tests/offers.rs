@@ -35,23 +35,7 @@ fn offers_killed_and_restarted_equal_an_offline_run_of_the_rules() {
 
     // The live runs: two killed at moments drawn from a seed printed here (replay a failing schedule
     // with PLAYLOG_TEST_SEED=<seed>), the third left to catch up once the producer is done.
-    let seed = std::env::var("PLAYLOG_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        })
-        | 1;
-    eprintln!("sigkill schedule seed: {seed} (replay with PLAYLOG_TEST_SEED={seed})");
-    let mut x = seed;
-    let mut next_delay = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        Duration::from_millis(1500 + x % 3000)
-    };
+    let mut next_delay = kill_schedule("offers", 1500, 3000);
     let args = [
         "offers",
         "--brokers",
@@ -136,10 +120,13 @@ fn offers_killed_and_restarted_equal_an_offline_run_of_the_rules() {
         let event: OfferEvent = serde_json::from_slice(value).unwrap();
         assert_eq!(
             key.as_deref(),
-            Some(event.user_id.to_string().as_bytes()),
+            Some(event.decision.user_id.to_string().as_bytes()),
             "keyed by user"
         );
-        by_id.entry(event.offer_id.clone()).or_default().push(event);
+        by_id
+            .entry(event.decision.offer_id.clone())
+            .or_default()
+            .push(event);
     }
     eprintln!(
         "{views} page views, {} offers offline, {} records on offer_events ({} distinct)",
@@ -151,27 +138,9 @@ fn offers_killed_and_restarted_equal_an_offline_run_of_the_rules() {
     let expected: BTreeSet<&String> = offline.keys().collect();
     assert_eq!(live, expected, "offer ids: live (killed twice) vs offline");
     for (id, events) in &by_id {
-        let d = &offline[id];
         for e in events {
             assert_eq!(
-                (
-                    &e.rule_id,
-                    e.user_id,
-                    e.session_id,
-                    &e.trigger_event_id,
-                    e.ts,
-                    e.expires_at,
-                    e.holdout
-                ),
-                (
-                    &d.rule_id,
-                    d.user_id,
-                    d.session_id,
-                    &d.trigger_event_id,
-                    d.ts,
-                    d.expires_at,
-                    d.holdout
-                ),
+                &e.decision, &offline[id],
                 "{id}: a record that differs from the offline decision"
             );
         }

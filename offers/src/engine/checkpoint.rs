@@ -202,7 +202,7 @@ impl Engine {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use crate::engine::{Decision, Engine, PageView};
+    use crate::engine::{Decision, Engine, feed};
     use crate::rules::Rules;
 
     /// (partition, user, session, ts, page, paid) over two partitions, the shipped rules' pages.
@@ -231,27 +231,6 @@ mod tests {
                 )
             })
             .collect()
-    }
-
-    fn feed(
-        engine: &mut Engine,
-        events: &[(i32, i64, i64, i64, &str, bool)],
-        from: usize,
-    ) -> Vec<Decision> {
-        let mut out = Vec::new();
-        for (k, &(partition, user, session, ts, page, paid)) in events.iter().enumerate() {
-            let id = format!("e{}", k + from);
-            out.extend(engine.on_page_view(&PageView {
-                partition,
-                event_id: &id,
-                ts,
-                user_id: user,
-                session_id: session,
-                page,
-                paid,
-            }));
-        }
-        out
     }
 
     #[test]
