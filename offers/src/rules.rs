@@ -267,6 +267,40 @@ impl Rules {
         Ok(Rules { settings, rules })
     }
 
+    /// What a newer version of the file changes that applies while running: rules switched on or off
+    /// (`enabled`), as (id, enabled). Anything else that differs (a threshold, a new rule) needs a restart,
+    /// and is named in the second list, so that it can be said rather than half applied.
+    pub fn changes(&self, newer: &Rules) -> (Vec<(String, bool)>, Vec<String>) {
+        let mut switched = Vec::new();
+        let mut restart = Vec::new();
+        if self.settings != newer.settings {
+            restart.push("settings".to_owned());
+        }
+        for n in &newer.rules {
+            match self.rules.iter().find(|r| r.id == n.id) {
+                Some(r) => {
+                    if r.enabled != n.enabled {
+                        switched.push((n.id.clone(), n.enabled));
+                    }
+                    let same = Rule {
+                        enabled: n.enabled,
+                        ..r.clone()
+                    };
+                    if &same != n {
+                        restart.push(format!("rules.{}", n.id));
+                    }
+                }
+                None => restart.push(format!("rules.{} (new)", n.id)),
+            }
+        }
+        for r in &self.rules {
+            if !newer.rules.iter().any(|n| n.id == r.id) {
+                restart.push(format!("rules.{} (removed)", r.id));
+            }
+        }
+        (switched, restart)
+    }
+
     /// The longest stretch of event time any state must be kept for: what a restart replays.
     pub fn lookback_ms(&self) -> i64 {
         self.rules
@@ -337,6 +371,23 @@ mod tests {
         assert_eq!(rules.rules[0].expiry_ms, 3 * 86_400_000);
         assert_eq!(rules.rules[1].expiry_ms, 86_400_000);
         assert_eq!(rules.lookback_ms(), 7 * 86_400_000);
+    }
+
+    #[test]
+    fn an_edited_file_switches_rules_and_names_what_needs_a_restart() {
+        let old = Rules::shipped();
+        let edited = DEFAULT_RULES
+            .replacen(
+                "level = \"paid\"\nvisited",
+                "enabled = false\nlevel = \"paid\"\nvisited",
+                1,
+            )
+            .replace("plays = 10", "plays = 12");
+        let new = Rules::parse(&edited, "edited").unwrap();
+        let (switched, restart) = old.changes(&new);
+        assert_eq!(switched, [("retention".to_owned(), false)]);
+        assert_eq!(restart, ["rules.upgrade_nudge"]);
+        assert_eq!(old.changes(&old), (vec![], vec![]));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct OffersOptions {
     pub output: String,
     pub state_topic: String,
     pub rules: Rules,
+    /// The file the rules came from, read again when it changes: rules switched on or off apply at once.
+    pub rules_file: Option<std::path::PathBuf>,
     pub commit_interval: Duration,
     pub max_record_bytes: usize,
 }
@@ -141,6 +143,9 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
         ..Summary::default()
     };
     let mut last_commit = Instant::now();
+    let mut reload = Reload {
+        seen: options.rules_file.as_deref().and_then(modified),
+    };
     let mut dirty: HashMap<i32, i64> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
@@ -188,8 +193,13 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
                 send(&producer, &options.output, &d.user_id.to_string(), &value)?;
             }
         }
-        if last_commit.elapsed() >= options.commit_interval && !dirty.is_empty() {
-            commit(options, &consumer, &producer, &mut engine, &mut dirty)?;
+        if last_commit.elapsed() >= options.commit_interval {
+            if !dirty.is_empty() {
+                commit(options, &consumer, &producer, &mut engine, &mut dirty)?;
+            }
+            if let Some(path) = &options.rules_file {
+                reload.check(path, &mut engine);
+            }
             last_commit = Instant::now();
         }
     }
@@ -236,6 +246,49 @@ fn commit(
         .map_err(|e| format!("committing offsets of {}: {e}", options.group))?;
     dirty.clear();
     Ok(())
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The rules file's last modification time seen, to read it again only when it changes.
+struct Reload {
+    seen: Option<SystemTime>,
+}
+
+impl Reload {
+    /// Applies the rules switched on or off in the file since it was last read; a file that no longer
+    /// reads, or changes that need a restart, are logged and leave the running rules as they are.
+    fn check(&mut self, path: &std::path::Path, engine: &mut Engine) {
+        let now = modified(path);
+        if now.is_none() || self.seen == now {
+            return;
+        }
+        self.seen = now;
+        let origin = path.display().to_string();
+        let newer = match std::fs::read_to_string(path)
+            .map_err(|e| format!("{origin}: {e}"))
+            .and_then(|text| Rules::parse(&text, &origin).map_err(|e| e.to_string()))
+        {
+            Ok(rules) => rules,
+            Err(e) => {
+                tracing::warn!(error = %e, "the rules file changed and does not read; the running rules stay");
+                return;
+            }
+        };
+        let (switched, restart) = engine.rules().changes(&newer);
+        for (rule, enabled) in switched {
+            engine.set_enabled(&rule, enabled);
+            tracing::warn!(rule = rule.as_str(), enabled, "offer rule switched");
+        }
+        if !restart.is_empty() {
+            tracing::warn!(
+                changed = restart.join(", ").as_str(),
+                "the rules file changed beyond enabled switches: restart playlog offers to apply that"
+            );
+        }
+    }
 }
 
 fn send(producer: &BaseProducer, topic: &str, key: &str, value: &[u8]) -> Result<(), String> {

@@ -24,7 +24,8 @@ pub struct OffersArgs {
     /// Consumer group (its offsets show the lag; checkpoints in --state-topic are what a restart reads).
     #[arg(long, env = "PLAYLOG_OFFERS_GROUP", default_value = "playlog-offers")]
     group: String,
-    /// The rules file (TOML); the shipped schemas/offers/rules.toml by default.
+    /// The rules file (TOML); the shipped schemas/offers/rules.toml by default. It is read again when it
+    /// changes: a rule's `enabled` applies at once; other edits are logged and need a restart.
     #[arg(long, env = "PLAYLOG_OFFERS_RULES", value_name = "FILE")]
     rules: Option<PathBuf>,
     /// Where the page views are read from.
@@ -61,6 +62,7 @@ pub fn run(args: OffersArgs) -> Result<()> {
         output: args.offers_topic,
         state_topic: args.state_topic,
         rules,
+        rules_file: args.rules.clone(),
         commit_interval: args.commit_interval,
         max_record_bytes: 1 << 20,
     };

@@ -146,3 +146,64 @@ fn offers_killed_and_restarted_equal_an_offline_run_of_the_rules() {
         }
     }
 }
+
+#[test]
+fn a_rule_switched_off_in_the_file_applies_without_a_restart() {
+    let broker = Broker::start();
+    let scratch = Scratch::new("offers-reload");
+    produce_to(
+        &broker,
+        &[
+            "--users",
+            "50",
+            "--from",
+            "2026-03-06T00:00:00Z",
+            "--to",
+            "2026-03-06T02:00:00Z",
+        ],
+    );
+    let rules = scratch.path().join("rules.toml");
+    std::fs::write(&rules, playlog_offers::DEFAULT_RULES).unwrap();
+    let path = rules.display().to_string();
+    let args = [
+        "offers",
+        "--brokers",
+        &broker.address,
+        "--rules",
+        &path,
+        "--commit-interval",
+        "100ms",
+    ];
+    let mut offers = Background::spawn(&args, &[], scratch.path().join("offers.log"));
+    std::thread::sleep(Duration::from_secs(2));
+    // Switch retention off, and change a threshold (which needs a restart, and is said to).
+    let edited = playlog_offers::DEFAULT_RULES
+        .replacen(
+            "level = \"paid\"\nvisited",
+            "enabled = false\nlevel = \"paid\"\nvisited",
+            1,
+        )
+        .replace("plays = 10", "plays = 12");
+    std::fs::write(&rules, edited).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(30), || offers
+            .output()
+            .contains("offer rule switched")),
+        "{}",
+        offers.output()
+    );
+    let log = offers.output();
+    assert!(
+        log.contains("retention") && log.contains("enabled=false"),
+        "{log}"
+    );
+    assert!(
+        log.contains("rules.upgrade_nudge") && log.contains("restart"),
+        "{log}"
+    );
+    assert!(
+        offers.terminate(Duration::from_secs(30)),
+        "{}",
+        offers.output()
+    );
+}
