@@ -170,16 +170,6 @@ impl Warehouse {
         })
     }
 
-    /// Applies the raw schema's pending migrations (BigQuery: creating the datasets first); returns their
-    /// names. A DuckDB file was migrated when it opened: nothing is left.
-    pub fn migrate(&mut self) -> Result<Vec<String>, WarehouseError> {
-        match self {
-            Warehouse::DuckDb(_) => Ok(Vec::new()),
-            #[cfg(feature = "bigquery")]
-            Warehouse::BigQuery(w) => w.migrate(),
-        }
-    }
-
     /// Another handle on the same warehouse, for another thread: a DuckDB connection on the same database
     /// instance (the process stays the file's one writer), or a BigQuery handle with a session of its own.
     pub fn connect(&self) -> Result<Warehouse, WarehouseError> {

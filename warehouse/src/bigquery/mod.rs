@@ -225,6 +225,10 @@ impl BigQueryWarehouse {
     pub fn migrate(&mut self) -> Result<Vec<String>, WarehouseError> {
         let location = self.location().to_owned();
         for schema in ["raw", "vault", "marts"] {
+            if schema == "raw" && self.raw_exists {
+                // Read at open, its location checked there.
+                continue;
+            }
             let dataset = self.dataset(schema);
             let at = |e: ApiError| WarehouseError::from(e).context(&format!("dataset {dataset}"));
             match self.client.dataset(&dataset).map_err(at)? {
