@@ -43,7 +43,7 @@ impl Filler<'_> {
                     written += 1;
                 });
             }
-            let advances: Vec<OffsetAdvance> = Stream::ALL
+            let advances: Vec<OffsetAdvance> = Stream::EVENTS
                 .iter()
                 .filter(|s| self.offsets[s.index()] > before[s.index()])
                 .map(|s| OffsetAdvance {

@@ -1,8 +1,8 @@
-//! Record values to events. Accepts Avro single-object encoding (as `playlog produce` writes it) and
-//! eventsim's own JSON (camelCase, `ts` in epoch ms, user fields absent for guests). Anything else is a
-//! dead letter with a reason.
+//! Record values to events (or, on `offer_events`, offers). Accepts Avro single-object encoding (as
+//! `playlog produce` and `playlog offers` write it) and JSON: eventsim's own (camelCase, `ts` in epoch ms,
+//! user fields absent for guests), or an offer's. Anything else is a dead letter with a reason.
 
-use playlog_model::{EventRecord, Stream};
+use playlog_model::{EventRecord, OfferRecord, Record, Stream};
 
 /// Why a record went to the dead-letter topic. `code()` is the metric label.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,12 +82,8 @@ impl std::fmt::Display for DeadLetterReason {
     }
 }
 
-/// Decodes one record value read from `stream`'s topic.
-pub fn decode(
-    stream: Stream,
-    value: &[u8],
-    max_bytes: usize,
-) -> Result<EventRecord, DeadLetterReason> {
+/// Decodes one record value read from `stream`'s topic: an event, or on `offer_events` an offer.
+pub fn decode(stream: Stream, value: &[u8], max_bytes: usize) -> Result<Record, DeadLetterReason> {
     if value.len() > max_bytes {
         return Err(DeadLetterReason::Oversized {
             bytes: value.len(),
@@ -97,12 +93,30 @@ pub fn decode(
     match value.iter().find(|b| !b.is_ascii_whitespace()) {
         None => Err(DeadLetterReason::Empty),
         Some(0xC3) => decode_avro(stream, value),
-        Some(b'{') => decode_json(stream, value),
+        Some(b'{') if stream.is_event() => decode_json(stream, value).map(Record::Event),
+        Some(b'{') => serde_json::from_slice::<OfferRecord>(value)
+            .map(Record::Offer)
+            .map_err(|e| DeadLetterReason::InvalidJson(e.to_string())),
         Some(_) => Err(DeadLetterReason::NotAvroOrJson),
     }
 }
 
-fn decode_avro(stream: Stream, value: &[u8]) -> Result<EventRecord, DeadLetterReason> {
+/// Decodes one record value of an event stream: [`decode`], for callers that read events only.
+pub fn decode_event(
+    stream: Stream,
+    value: &[u8],
+    max_bytes: usize,
+) -> Result<EventRecord, DeadLetterReason> {
+    match decode(stream, value, max_bytes)? {
+        Record::Event(e) => Ok(e),
+        Record::Offer(_) => Err(DeadLetterReason::WrongStream {
+            expected: stream,
+            found: Stream::Offer,
+        }),
+    }
+}
+
+fn decode_avro(stream: Stream, value: &[u8]) -> Result<Record, DeadLetterReason> {
     use playlog_model::avro::DecodeError;
     match playlog_model::avro::decode_fast(value) {
         Ok((found, record)) if found == stream => Ok(record),
@@ -142,6 +156,7 @@ fn decode_json(stream: Stream, value: &[u8]) -> Result<EventRecord, DeadLetterRe
         }
         Stream::Auth => missing(record.success.is_some(), "success")?,
         Stream::StatusChange => missing(record.auth.is_some(), "auth")?,
+        Stream::Offer => unreachable!("decode reads offers' JSON as OfferRecord"),
     }
     Ok(record)
 }
@@ -175,7 +190,7 @@ mod tests {
 
     #[test]
     fn eventsim_json_decodes_as_emitted() {
-        let r = decode(Stream::Listen, EVENTSIM_LISTEN.as_bytes(), 1 << 20).expect("listen");
+        let r = decode_event(Stream::Listen, EVENTSIM_LISTEN.as_bytes(), 1 << 20).expect("listen");
         assert_eq!(
             (
                 r.zip.as_str(),
@@ -188,7 +203,7 @@ mod tests {
             r.event_id, None,
             "eventsim has no eventId; the batch derives it"
         );
-        let g = decode(Stream::PageView, EVENTSIM_GUEST_PAGE.as_bytes(), 1 << 20)
+        let g = decode_event(Stream::PageView, EVENTSIM_GUEST_PAGE.as_bytes(), 1 << 20)
             .expect("guest page view");
         assert_eq!(g.user_id, None);
     }

@@ -58,7 +58,7 @@ pub enum ConsumeError {
 /// Totals of a run, for the final summary.
 #[derive(Debug, Default, Clone)]
 pub struct ConsumeSummary {
-    pub rows: [u64; 4],
+    pub rows: [u64; 5],
     pub dead_letters: u64,
     pub batches: u64,
 }
@@ -71,7 +71,7 @@ pub struct Shared {
     root: Mutex<Root>,
     pub dead_letters: DeadLetterSink,
     pub metrics: Arc<Metrics>,
-    pub rows: [AtomicU64; 4],
+    pub rows: [AtomicU64; 5],
     pub dead_letter_count: AtomicU64,
     pub batches: AtomicU64,
 }
@@ -315,7 +315,7 @@ impl Group {
             return Err(e);
         }
         let shared = &self.shared;
-        let mut rows = [0; 4];
+        let mut rows = [0; 5];
         for s in Stream::ALL {
             rows[s.index()] = shared.rows[s.index()].load(Ordering::Relaxed);
         }

@@ -266,7 +266,7 @@ impl Member {
                     offset,
                     timestamp_ms: message.timestamp().to_millis(),
                 };
-                self.batch.push(stream, &record, &meta, value.len());
+                self.batch.push_record(stream, &record, &meta, value.len());
             }
             Err(reason) => {
                 let origin = Origin {

@@ -52,8 +52,10 @@ impl ConsumeOptions {
         }
         for topic in &self.topics {
             if playlog_model::Stream::from_topic(topic).is_none() {
+                let known: Vec<&str> = playlog_model::Stream::ALL.map(|s| s.topic()).to_vec();
                 return Err(format!(
-                    "topic {topic:?} is not one of Playlog's streams (listen_events, page_view_events, auth_events, status_change_events)"
+                    "topic {topic:?} is not one of Playlog's streams ({})",
+                    known.join(", ")
                 ));
             }
         }

@@ -11,14 +11,14 @@ use std::sync::LazyLock;
 use apache_avro::Schema;
 use apache_avro::rabin::Rabin;
 
-use crate::{Event, EventRecord, Stream};
+use crate::{Event, EventRecord, OfferRecord, Record, Stream};
 
 /// The two bytes that open every single-object encoded datum.
 pub const SINGLE_OBJECT_MARKER: [u8; 2] = [0xC3, 0x01];
 /// Marker plus fingerprint.
 pub const HEADER_LEN: usize = 10;
 
-const SOURCES: [(Stream, &str); 4] = [
+const SOURCES: [(Stream, &str); 5] = [
     (
         Stream::Listen,
         include_str!("../../schemas/avro/listen_events.avsc"),
@@ -35,18 +35,22 @@ const SOURCES: [(Stream, &str); 4] = [
         Stream::StatusChange,
         include_str!("../../schemas/avro/status_change_events.avsc"),
     ),
+    (
+        Stream::Offer,
+        include_str!("../../schemas/avro/offer_events.avsc"),
+    ),
 ];
 
 /// The parsed schema of each stream and its single-object header.
 pub struct StreamSchemas {
     schemas: Vec<Schema>,
-    headers: [[u8; HEADER_LEN]; 4],
+    headers: [[u8; HEADER_LEN]; 5],
 }
 
 impl StreamSchemas {
     fn load() -> Result<StreamSchemas, apache_avro::Error> {
-        let mut schemas = Vec::with_capacity(4);
-        let mut headers = [[0u8; HEADER_LEN]; 4];
+        let mut schemas = Vec::with_capacity(SOURCES.len());
+        let mut headers = [[0u8; HEADER_LEN]; 5];
         for (stream, source) in SOURCES {
             let schema = Schema::parse_str(source)?;
             let fingerprint = schema.fingerprint::<Rabin>();
@@ -83,7 +87,7 @@ static SCHEMAS: LazyLock<StreamSchemas> = LazyLock::new(|| {
     StreamSchemas::load().expect("the embedded .avsc files parse; tested by avro::tests")
 });
 
-/// The four streams' schemas, parsed on first use.
+/// The five streams' schemas, parsed on first use.
 pub fn schemas() -> &'static StreamSchemas {
     &SCHEMAS
 }
@@ -153,6 +157,9 @@ pub fn encode_body(event: &Event<'_>, out: &mut Vec<u8>) {
         }
         Stream::Auth => out.push(u8::from(event.success)),
         Stream::StatusChange => write_string(out, event.auth),
+        Stream::Offer => {
+            unreachable!("events are made for Stream::EVENTS only; offers use encode_offer")
+        }
     }
 }
 
@@ -161,7 +168,7 @@ pub fn encode_body(event: &Event<'_>, out: &mut Vec<u8>) {
 pub enum DecodeError {
     #[error("not Avro single-object encoding: the first two bytes are not C3 01")]
     NotSingleObject,
-    #[error("unknown schema fingerprint {0}: not one of Playlog's four event schemas")]
+    #[error("unknown schema fingerprint {0}: not one of Playlog's schemas (schemas/avro/)")]
     UnknownFingerprint(String),
     #[error("malformed Avro body for {stream}: {source}")]
     Body {
@@ -176,7 +183,7 @@ pub enum DecodeError {
 }
 
 /// Decodes one single-object encoded datum with `apache-avro`, against the schema its fingerprint names.
-pub fn decode(bytes: &[u8]) -> Result<(Stream, EventRecord), DecodeError> {
+pub fn decode(bytes: &[u8]) -> Result<(Stream, Record), DecodeError> {
     let (stream, mut body) = split_header(bytes)?;
     let value = apache_avro::from_avro_datum(schemas().schema(stream), &mut body, None)
         .map_err(|source| DecodeError::Body { stream, source })?;
@@ -189,19 +196,70 @@ pub fn decode(bytes: &[u8]) -> Result<(Stream, EventRecord), DecodeError> {
     // Through JSON, where Avro unions become plain values or null, to land in the Option fields.
     let json = serde_json::Value::try_from(value)
         .map_err(|source| DecodeError::Body { stream, source })?;
-    let record = serde_json::from_value::<EventRecord>(json).map_err(|e| DecodeError::Shape {
+    let shape = |e: serde_json::Error| DecodeError::Shape {
         stream,
         message: e.to_string(),
-    })?;
+    };
+    let record = if stream.is_event() {
+        Record::Event(serde_json::from_value::<EventRecord>(json).map_err(shape)?)
+    } else {
+        Record::Offer(serde_json::from_value::<OfferRecord>(json).map_err(shape)?)
+    };
     Ok((stream, record))
 }
 
 /// Decodes one single-object encoded datum in a single pass, without `apache-avro`: the consumer's hot
 /// path. Strict: every length is bounds-checked, strings must be UTF-8, union branches must exist, and no
 /// byte may be left over. Tests hold it equal to [`decode`] on real events.
-pub fn decode_fast(bytes: &[u8]) -> Result<(Stream, EventRecord), DecodeError> {
+pub fn decode_fast(bytes: &[u8]) -> Result<(Stream, Record), DecodeError> {
     let (stream, body) = split_header(bytes)?;
     let mut r = Reader { buf: body, stream };
+    let record = if stream.is_event() {
+        Record::Event(event_body(&mut r)?)
+    } else {
+        Record::Offer(offer_body(&mut r)?)
+    };
+    if !r.buf.is_empty() {
+        return Err(DecodeError::TrailingBytes {
+            stream,
+            len: r.buf.len(),
+        });
+    }
+    Ok((stream, record))
+}
+
+/// An offer's body, in `offer_events.avsc`'s field order.
+fn offer_body(r: &mut Reader<'_>) -> Result<OfferRecord, DecodeError> {
+    Ok(OfferRecord {
+        offer_id: r.string()?,
+        rule_id: r.string()?,
+        user_id: r.long()?,
+        session_id: r.long()?,
+        trigger_event_id: r.string()?,
+        ts: r.long()?,
+        expires_at: r.long()?,
+        holdout: r.boolean()?,
+        emitted_at: r.long()?,
+    })
+}
+
+/// Appends `offer` to `out` in single-object encoding.
+pub fn encode_offer(offer: &OfferRecord, out: &mut Vec<u8>) {
+    out.extend_from_slice(schemas().header(Stream::Offer));
+    write_string(out, &offer.offer_id);
+    write_string(out, &offer.rule_id);
+    write_long(out, offer.user_id);
+    write_long(out, offer.session_id);
+    write_string(out, &offer.trigger_event_id);
+    write_long(out, offer.ts);
+    write_long(out, offer.expires_at);
+    out.push(u8::from(offer.holdout));
+    write_long(out, offer.emitted_at);
+}
+
+/// An event's body, in the event schemas' field order.
+fn event_body(r: &mut Reader<'_>) -> Result<EventRecord, DecodeError> {
+    let stream = r.stream;
     let event_id = r.string()?;
     let ts = r.long()?;
     let session_id = r.long()?;
@@ -262,14 +320,9 @@ pub fn decode_fast(bytes: &[u8]) -> Result<(Stream, EventRecord), DecodeError> {
         }
         Stream::Auth => record.success = Some(r.boolean()?),
         Stream::StatusChange => record.auth = Some(r.string()?),
+        Stream::Offer => return Err(r.malformed("an offer, not an event")),
     }
-    if !r.buf.is_empty() {
-        return Err(DecodeError::TrailingBytes {
-            stream,
-            len: r.buf.len(),
-        });
-    }
-    Ok((stream, record))
+    Ok(record)
 }
 
 /// A cursor over an Avro binary body.
@@ -387,6 +440,41 @@ fn write_string(out: &mut Vec<u8>, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn offer(holdout: bool) -> OfferRecord {
+        OfferRecord {
+            offer_id: "upgrade_nudge:0000000000042-000017-p".into(),
+            rule_id: "upgrade_nudge".into(),
+            user_id: 7,
+            session_id: 42,
+            trigger_event_id: "0000000000042-000017-p".into(),
+            ts: 1_767_225_600_123,
+            expires_at: 1_767_312_000_123,
+            holdout,
+            emitted_at: 1_767_225_600_200,
+        }
+    }
+
+    #[test]
+    fn an_offer_round_trips_through_both_decoders_and_apache_avro_reads_what_we_write() {
+        for holdout in [false, true] {
+            let o = offer(holdout);
+            let mut bytes = Vec::new();
+            encode_offer(&o, &mut bytes);
+            let (stream, fast) = decode_fast(&bytes).expect("fast decodes");
+            assert_eq!(stream, Stream::Offer);
+            assert_eq!(fast, Record::Offer(o.clone()));
+            let (_, reference) = decode(&bytes).expect("apache-avro decodes");
+            assert_eq!(reference, Record::Offer(o));
+            let mut extra = bytes.clone();
+            extra.push(0);
+            assert!(matches!(
+                decode_fast(&extra),
+                Err(DecodeError::TrailingBytes { .. })
+            ));
+            assert!(decode_fast(&bytes[..bytes.len() - 1]).is_err());
+        }
+    }
 
     #[test]
     fn zigzag_varints_match_the_spec_examples() {

@@ -55,7 +55,7 @@ mod tests {
 
     #[test]
     fn streams_of_one_request_get_distinct_ids() {
-        let ids: std::collections::HashSet<String> = Stream::ALL
+        let ids: std::collections::HashSet<String> = Stream::EVENTS
             .iter()
             .map(|s| EventId::new(7, 3, *s).as_str().to_owned())
             .collect();

@@ -42,6 +42,7 @@ pub fn encode_line(event: &Event<'_>, out: &mut Vec<u8>) {
             w.str("auth", event.auth);
             write_session_tail(&mut w, event);
         }
+        Stream::Offer => unreachable!("events are made for Stream::EVENTS only"),
     }
     w.str("eventId", event.event_id().as_str());
     w.out.extend_from_slice(b"}\n");

@@ -1,6 +1,6 @@
 //! The raw tables' columns: the one definition of what a raw row holds. The consumer's batches are built
 //! from it, the vault's planner types its tables from it, and a test holds both warehouses' DDL files
-//! (`schemas/warehouse/*/001-raw-events.sql`) equal to it.
+//! (`schemas/warehouse/*/001-raw-events.sql` and `004-offer-events.sql`) equal to it.
 
 use crate::Stream;
 
@@ -62,9 +62,23 @@ const META: [Column; 5] = [
     col("_loaded_at", Kind::Timestamp, false),
 ];
 
+/// `raw.offer_events`: the offer record's fields, then the Kafka coordinates and load time.
+const OFFER: [Column; 9] = [
+    col("offer_id", Kind::Text, false),
+    col("rule_id", Kind::Text, false),
+    col("user_id", Kind::BigInt, false),
+    col("session_id", Kind::BigInt, false),
+    col("trigger_event_id", Kind::Text, false),
+    col("ts", Kind::Timestamp, false),
+    col("expires_at", Kind::Timestamp, false),
+    col("holdout", Kind::Bool, false),
+    col("emitted_at", Kind::Timestamp, false),
+];
+
 /// The raw table's columns for a stream, in table order.
 pub fn columns(stream: Stream) -> Vec<Column> {
     let extra: &[Column] = match stream {
+        Stream::Offer => return OFFER.iter().chain(META.iter()).copied().collect(),
         Stream::Listen => &[
             col("artist", Kind::Text, false),
             col("song", Kind::Text, false),
@@ -143,7 +157,10 @@ mod tests {
     #[test]
     fn duckdb_ddl_matches_the_catalog() {
         check(
-            include_str!("../../schemas/warehouse/duckdb/001-raw-events.sql"),
+            concat!(
+                include_str!("../../schemas/warehouse/duckdb/001-raw-events.sql"),
+                include_str!("../../schemas/warehouse/duckdb/004-offer-events.sql"),
+            ),
             |k| match k {
                 Kind::Text => "VARCHAR",
                 Kind::Timestamp => "TIMESTAMP",
@@ -158,7 +175,10 @@ mod tests {
     #[test]
     fn bigquery_ddl_matches_the_catalog() {
         check(
-            include_str!("../../schemas/warehouse/bigquery/001-raw-events.sql"),
+            concat!(
+                include_str!("../../schemas/warehouse/bigquery/001-raw-events.sql"),
+                include_str!("../../schemas/warehouse/bigquery/004-offer-events.sql"),
+            ),
             |k| match k {
                 Kind::Text => "STRING",
                 Kind::Timestamp => "TIMESTAMP",

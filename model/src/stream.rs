@@ -1,21 +1,40 @@
 use std::fmt;
 
-/// One of the four event streams. Each has a Kafka topic and an Avro schema of the same name.
+/// One of the streams that land in raw: the four event streams the simulator (or eventsim) produces, and
+/// the offers that `playlog offers` makes from them. Each has a Kafka topic, an Avro schema and a raw table
+/// of the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Stream {
     Listen,
     PageView,
     Auth,
     StatusChange,
+    /// `offer_events`, written by `playlog offers`: its records are [`crate::OfferRecord`]s, not events.
+    Offer,
 }
 
 impl Stream {
-    pub const ALL: [Stream; 4] = [
+    /// Every stream that lands in raw.
+    pub const ALL: [Stream; 5] = [
+        Stream::Listen,
+        Stream::PageView,
+        Stream::Auth,
+        Stream::StatusChange,
+        Stream::Offer,
+    ];
+
+    /// The four event streams: what the simulator produces, as [`crate::Event`]s.
+    pub const EVENTS: [Stream; 4] = [
         Stream::Listen,
         Stream::PageView,
         Stream::Auth,
         Stream::StatusChange,
     ];
+
+    /// Whether its records are events (not offers).
+    pub const fn is_event(self) -> bool {
+        !matches!(self, Stream::Offer)
+    }
 
     /// The Kafka topic, which is also the raw table's name.
     pub const fn topic(self) -> &'static str {
@@ -24,6 +43,7 @@ impl Stream {
             Stream::PageView => "page_view_events",
             Stream::Auth => "auth_events",
             Stream::StatusChange => "status_change_events",
+            Stream::Offer => "offer_events",
         }
     }
 
@@ -43,6 +63,7 @@ impl Stream {
             Stream::PageView => b'p',
             Stream::Auth => b'a',
             Stream::StatusChange => b's',
+            Stream::Offer => b'o',
         }
     }
 }

@@ -53,6 +53,23 @@ pub struct Decision {
     pub holdout: bool,
 }
 
+impl Decision {
+    /// The record sent on `offer_events`, sent at `emitted_at` (wall clock).
+    pub fn record(&self, emitted_at: i64) -> playlog_model::OfferRecord {
+        playlog_model::OfferRecord {
+            offer_id: self.offer_id.clone(),
+            rule_id: self.rule_id.clone(),
+            user_id: self.user_id,
+            session_id: self.session_id,
+            trigger_event_id: self.trigger_event_id.clone(),
+            ts: self.ts,
+            expires_at: self.expires_at,
+            holdout: self.holdout,
+            emitted_at,
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
     plays: u32,

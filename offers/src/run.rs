@@ -22,14 +22,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use playlog_kafka::KafkaClientConfig;
-use playlog_model::Stream;
+use playlog_model::{OfferRecord, Stream};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Checkpoint, Decision, Engine, PageView};
+use crate::engine::{Checkpoint, Engine, PageView};
 use crate::rules::Rules;
 
 pub struct OffersOptions {
@@ -43,6 +43,7 @@ pub struct OffersOptions {
     pub rules_file: Option<std::path::PathBuf>,
     pub commit_interval: Duration,
     pub max_record_bytes: usize,
+    pub format: OfferFormat,
 }
 
 /// What a run did, for its last line.
@@ -56,13 +57,28 @@ pub struct Summary {
     pub resumed: usize,
 }
 
-/// One record of `offer_events` (JSON, camelCase), keyed by user id: the decision and when it was sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OfferEvent {
-    #[serde(flatten)]
-    pub decision: Decision,
-    pub emitted_at: i64,
+/// How offers are written to the output topic. Either way `playlog consume` lands them in
+/// `raw.offer_events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OfferFormat {
+    /// Single-object encoding against `schemas/avro/offer_events.avsc`.
+    #[default]
+    Avro,
+    /// The same fields as camelCase JSON.
+    Json,
+}
+
+impl OfferFormat {
+    pub fn encode(self, offer: &OfferRecord) -> Result<Vec<u8>, String> {
+        match self {
+            OfferFormat::Avro => {
+                let mut out = Vec::with_capacity(128);
+                playlog_model::avro::encode_offer(offer, &mut out);
+                Ok(out)
+            }
+            OfferFormat::Json => serde_json::to_vec(offer).map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// A state-topic record: a partition's state as of `next_offset`.
@@ -152,7 +168,7 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
             let m = message.map_err(|e| format!("reading {}: {e}", options.input))?;
             let partition = m.partition();
             dirty.insert(partition, m.offset() + 1);
-            let Ok(record) = playlog_consumer::decode::decode(
+            let Ok(record) = playlog_consumer::decode::decode_event(
                 Stream::PageView,
                 m.payload().unwrap_or_default(),
                 options.max_record_bytes,
@@ -185,11 +201,7 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
                 } else {
                     summary.offers += 1;
                 }
-                let value = serde_json::to_vec(&OfferEvent {
-                    decision: d.clone(),
-                    emitted_at: now_ms(),
-                })
-                .map_err(|e| e.to_string())?;
+                let value = options.format.encode(&d.record(now_ms()))?;
                 send(&producer, &options.output, &d.user_id.to_string(), &value)?;
             }
         }

@@ -34,7 +34,7 @@ pub struct ConsumeArgs {
         long,
         env = "PLAYLOG_TOPICS",
         value_delimiter = ',',
-        default_value = "listen_events,page_view_events,auth_events,status_change_events"
+        default_value = "listen_events,page_view_events,auth_events,status_change_events,offer_events"
     )]
     topics: Vec<String>,
     /// Group members in this process, for parallel decoding and inserting.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use playlog_offers::Rules;
-use playlog_offers::run::OffersOptions;
+use playlog_offers::run::{OfferFormat, OffersOptions};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -44,6 +44,14 @@ pub struct OffersArgs {
     /// How often offers are flushed, state checkpointed and offsets committed: what a crash repeats.
     #[arg(long, env = "PLAYLOG_OFFERS_COMMIT_INTERVAL", default_value = "1s", value_parser = crate::duration_arg::parse_duration)]
     commit_interval: Duration,
+    /// Wire format of the offers: Avro (schemas/avro/offer_events.avsc) or the same fields as JSON.
+    #[arg(
+        long,
+        env = "PLAYLOG_OFFERS_FORMAT",
+        value_enum,
+        default_value = "avro"
+    )]
+    format: crate::produce::FormatArg,
 }
 
 pub fn run(args: OffersArgs) -> Result<()> {
@@ -65,6 +73,10 @@ pub fn run(args: OffersArgs) -> Result<()> {
         rules_file: args.rules.clone(),
         commit_interval: args.commit_interval,
         max_record_bytes: 1 << 20,
+        format: match args.format {
+            crate::produce::FormatArg::Avro => OfferFormat::Avro,
+            crate::produce::FormatArg::Json => OfferFormat::Json,
+        },
     };
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signals(stop.clone())?;

@@ -63,7 +63,7 @@ impl JsonLinesSink {
                     target: dir.display().to_string(),
                     source,
                 })?;
-                let writers = Stream::ALL
+                let writers = Stream::EVENTS
                     .iter()
                     .map(|s| create(&dir.join(format!("{}.json", s.topic()))))
                     .collect::<Result<_, _>>()?;

@@ -115,7 +115,7 @@ pub fn connect(
     })?;
     playlog_kafka::check_reachable(producer.client(), &settings.kafka, &|| {})
         .map_err(SinkError::Kafka)?;
-    let topics: Vec<(&str, i32)> = Stream::ALL
+    let topics: Vec<(&str, i32)> = Stream::EVENTS
         .iter()
         .map(|s| (s.topic(), settings.partitions))
         .collect();

@@ -39,7 +39,7 @@ impl Collector for ProducerCollector {
             let values = StreamCounters::load(counters);
             let counter = ConstCounter::new(0u64);
             let mut family = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
-            for stream in Stream::ALL {
+            for stream in Stream::EVENTS {
                 let labels = [("topic", stream.topic())];
                 ConstCounter::new(values[stream.index()]).encode(family.encode_family(&labels)?)?;
             }

@@ -88,7 +88,7 @@ impl Summary {
     /// Human-readable lines for the end of a run.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for s in Stream::ALL {
+        for s in Stream::EVENTS {
             let i = s.index();
             if self.confirmed {
                 out.push_str(&format!(

@@ -51,7 +51,7 @@ pub struct StreamCounters {
 impl StreamCounters {
     pub fn load(counters: &[std::sync::atomic::AtomicU64; 4]) -> [u64; 4] {
         let mut out = [0; 4];
-        for s in Stream::ALL {
+        for s in Stream::EVENTS {
             out[s.index()] = counters[s.index()].load(std::sync::atomic::Ordering::Relaxed);
         }
         out

@@ -379,7 +379,7 @@ pub fn assert_success(output: &Output, what: &str) {
 
 /// The events `playlog produce --output DIR/` wrote, per stream.
 pub fn read_json_dir(dir: &Path) -> BTreeMap<Stream, Vec<EventRecord>> {
-    Stream::ALL
+    Stream::EVENTS
         .iter()
         .map(|s| {
             let text = std::fs::read_to_string(dir.join(format!("{}.json", s.topic()))).unwrap();
@@ -728,6 +728,7 @@ pub fn raw_records(conn: &duckdb::Connection, stream: Stream) -> Vec<EventRecord
         Stream::PageView => "page, auth, method, status, artist, song, duration, NULL",
         Stream::Auth => "NULL, NULL, NULL, NULL, NULL, NULL, NULL, success",
         Stream::StatusChange => "NULL, auth, NULL, NULL, NULL, NULL, NULL, NULL",
+        Stream::Offer => panic!("raw.offer_events holds offers, not events"),
     };
     let sql = format!(
         "SELECT event_id, epoch_ms(ts), session_id, item_in_session, level, user_id, first_name, last_name, gender, \
@@ -781,7 +782,7 @@ pub fn assert_exactly_once(scratch: &Scratch, expected: &BTreeMap<Stream, Vec<Ev
 /// As [`assert_exactly_once`], for the warehouse file at `path`.
 pub fn assert_exactly_once_in(path: &Path, expected: &BTreeMap<Stream, Vec<EventRecord>>) {
     let conn = open_warehouse(path);
-    for stream in Stream::ALL {
+    for stream in Stream::EVENTS {
         let (rows, distinct) = raw_counts(&conn, stream.topic());
         let want = &expected[&stream];
         assert_eq!(rows, distinct, "{stream}: duplicate event ids");

@@ -86,7 +86,7 @@ fn two_members_land_a_day_exactly_once_and_leave_cleanly_on_sigterm() {
 
     // The warehouse recorded where the group stands, and Kafka got the same offsets on the way out.
     let conn = open_warehouse(&scratch.path().join("w.duckdb"));
-    for stream in Stream::ALL {
+    for stream in Stream::EVENTS {
         let stored: i64 = conn
             .query_row("SELECT coalesce(sum(next_offset), 0) FROM raw._kafka_offsets WHERE consumer_group = 'playlog-raw' AND topic = ?", [stream.topic()], |r| r.get(0))
             .expect("offsets");
@@ -126,7 +126,7 @@ fn two_members_land_a_day_exactly_once_on_tansus_sqlite_engine_too() {
 /// The `playlog-raw` group's committed offsets to Kafka, summed over each stream's three partitions (the
 /// records they cover, offsets being dense from 0 without transactions).
 fn committed_per_stream(broker: &Broker) -> [usize; 4] {
-    Stream::ALL.map(|s| {
+    Stream::EVENTS.map(|s| {
         broker
             .committed_offsets("playlog-raw", s.topic(), 3)
             .iter()
@@ -144,7 +144,7 @@ fn kafkas_offsets_catch_up_with_the_warehouse_after_a_member_dies_between_its_tw
     // copy of the offsets lags the warehouse's. No SIGKILL lands in that gap on demand (the SIGKILL test
     // met it once, in CI), so the test sets Kafka's copy back itself, with the group empty.
     let committed = || committed_per_stream(&broker);
-    for s in Stream::ALL {
+    for s in Stream::EVENTS {
         broker.commit_offsets("playlog-raw", s.topic(), 3, 0);
     }
     assert_eq!(committed(), [0; 4]);
@@ -156,7 +156,7 @@ fn kafkas_offsets_catch_up_with_the_warehouse_after_a_member_dies_between_its_tw
         &["--members", "2", "--flush-interval", "200ms"],
         &[],
     );
-    let want = Stream::ALL.map(|s| expected[&s].len());
+    let want = Stream::EVENTS.map(|s| expected[&s].len());
     assert!(
         wait_for(Duration::from_secs(60), || committed() == want),
         "Kafka's offsets {:?}, the warehouse's {want:?}\n{}",
@@ -231,14 +231,14 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let drained = wait_for(Duration::from_secs(120), || {
         committed()
             .iter()
-            .zip(Stream::ALL)
+            .zip(Stream::EVENTS)
             .all(|(c, s)| *c >= expected[&s].len())
     });
     assert!(
         drained,
         "consumer never caught up: committed {:?} of {:?}\n{}",
         committed(),
-        Stream::ALL.map(|s| expected[&s].len()),
+        Stream::EVENTS.map(|s| expected[&s].len()),
         consumer.process.output()
     );
     assert!(
@@ -281,7 +281,10 @@ fn members_joining_and_leaving_while_producing_lose_and_duplicate_nothing() {
         kafka: playlog_kafka::KafkaClientConfig::plaintext(&broker.address)
             .with("session.timeout.ms", "6000"),
         group: "playlog-raw".into(),
-        topics: Stream::ALL.iter().map(|s| s.topic().to_owned()).collect(),
+        topics: Stream::EVENTS
+            .iter()
+            .map(|s| s.topic().to_owned())
+            .collect(),
         members: 1,
         open: Default::default(),
         warehouse: format!("duckdb:{}", scratch.path().join("w.duckdb").display()),
@@ -465,7 +468,7 @@ fn bad_records_go_to_the_dead_letter_topic_while_good_ones_land() {
 fn live_events_land_and_their_freshness_is_measured_after_the_commit() {
     let broker = Broker::start();
     let scratch = Scratch::new("consume-fresh");
-    let topics: Vec<(&str, i32)> = Stream::ALL.iter().map(|s| (s.topic(), 6)).collect();
+    let topics: Vec<(&str, i32)> = Stream::EVENTS.iter().map(|s| (s.topic(), 6)).collect();
     broker.create_topics(&topics);
     let mut consumer = start_consumer(
         &broker,
@@ -580,7 +583,7 @@ fn eventsim_json_lands_byte_for_byte() {
     let scratch = Scratch::new("consume-eventsim");
     let fixture = include_str!("../data/eventsim-events.jsonl");
     let mut expected: BTreeMap<Stream, Vec<EventRecord>> =
-        Stream::ALL.iter().map(|s| (*s, Vec::new())).collect();
+        Stream::EVENTS.iter().map(|s| (*s, Vec::new())).collect();
     for line in fixture.lines() {
         let (topic, json) = line.split_once('\t').expect("topic<TAB>json");
         broker.publish(topic, &[(None, json.as_bytes().to_vec())]);
@@ -979,7 +982,7 @@ const SHORT: [&str; 10] = [
 
 /// Raw rows of every stream, in one figure.
 fn raw_total(conn: &duckdb::Connection) -> i64 {
-    Stream::ALL
+    Stream::EVENTS
         .iter()
         .map(|s| raw_counts(conn, s.topic()).0)
         .sum()
@@ -1055,7 +1058,7 @@ fn a_warehouse_refuses_another_kafka_log_until_reset_and_the_vault_follows_the_r
     .land_and_stop(total(&short), Duration::from_secs(90));
     let conn = open_warehouse(&file);
     assert_eq!(raw_total(&conn) as usize, total(&day) + total(&short));
-    for stream in Stream::ALL {
+    for stream in Stream::EVENTS {
         let new_log: i64 = conn
             .query_row(
                 &format!("SELECT count(*) FROM raw.{} WHERE _loaded_at > (SELECT max(recorded_at) FROM raw._kafka_clusters)", stream.topic()),

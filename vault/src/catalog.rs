@@ -128,6 +128,7 @@ impl Catalog {
             }
         }
         for t in &model.transactional_links {
+            has(&t.source, &t.id, &format!("transactional link {}", t.name))?;
             for p in &t.payload {
                 has(&t.source, p, &format!("transactional link {}", t.name))?;
             }
@@ -188,7 +189,7 @@ impl Catalog {
         for t in &model.transactional_links {
             let mut columns = vec![
                 (t.key.clone(), Type::Binary),
-                ("event_id".into(), Type::Text),
+                (t.id.clone(), self.column_type(&t.source, &t.id)),
             ];
             for hub in t.hubs.iter().filter_map(|h| model.hub(h)) {
                 columns.push((hub.key.clone(), Type::Binary));

@@ -126,15 +126,16 @@ pub fn data_tests(model: &Model, sql: &Sql, max_age: Duration) -> Vec<DataTest> 
             table: t.name.clone(),
             // The events the vault has been through: those below its marks (per topic and partition).
             query: format!(
-                "SELECT COUNT(*) FROM (SELECT DISTINCT event_id FROM {raw} r
+                "SELECT COUNT(*) FROM (SELECT DISTINCT {id} AS id FROM {raw} r
                    JOIN {marks} m ON m.topic = r._topic AND m.{part} = r._partition AND r._offset < m.next_offset) e
                  WHERE NOT EXISTS (SELECT 1 FROM {nhl} n WHERE n.{key} = {ek})",
+                id = t.id,
                 raw = sql.table("raw", &source.table),
                 marks = v("_staged_offsets"),
                 part = sql.quote("partition"),
                 nhl = v(&t.name),
                 key = t.key,
-                ek = sql.hash_key(&["e.event_id"]),
+                ek = sql.hash_key(&["e.id"]),
             ),
             detail: format!("every event of raw.{} is in {}", source.table, t.name),
         });

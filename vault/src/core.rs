@@ -229,8 +229,9 @@ impl Core<'_> {
             .collect();
         let payload: String = t.payload.iter().map(|p| format!("{p}, ")).collect();
         format!(
-            "SELECT {ek} AS {key}, event_id, {hub_keys}{payload}_topic, _partition, _offset, {AUDIT} FROM {stage}",
-            ek = self.sql.hash_key(&["event_id"]),
+            "SELECT {ek} AS {key}, {id}, {hub_keys}{payload}_topic, _partition, _offset, {AUDIT} FROM {stage}",
+            ek = self.sql.hash_key(&[t.id.as_str()]),
+            id = t.id,
             key = t.key,
             stage = self.stage_table(&t.source),
         )

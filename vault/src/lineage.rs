@@ -192,6 +192,7 @@ mod tests {
             [
                 "raw.auth_events",
                 "raw.listen_events",
+                "raw.offer_events",
                 "raw.page_view_events",
                 "raw.status_change_events"
             ]

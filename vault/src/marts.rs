@@ -128,6 +128,48 @@ impl Marts {
         )
     }
 
+    /// Offers and holdouts per rule and day, and which converted within [`CONVERSION_DAYS`] of the offer:
+    /// an `upgrade*` rule's when the user moved to paid, a `retention*` rule's when the user neither moved
+    /// to free nor cancelled. Other rules' conversions are NULL (no goal is known for them).
+    fn offer_performance_select(&self) -> String {
+        let sql = &self.sql;
+        format!(
+            "WITH o AS (
+               SELECT n.offer_hk, r.rule_id, n.user_hk, n.ts, n.holdout, {date} AS date
+               FROM {nhl_offer} n JOIN {hub_rule} r ON r.offer_rule_hk = n.offer_rule_hk),
+             moves AS (
+               SELECT user_hk, ts, CASE WHEN to_level = 'paid' THEN 'up' ELSE 'down' END AS move FROM {sc}
+               UNION ALL
+               SELECT user_hk, ts, 'down' FROM {pv} WHERE page_hk = {cancel}),
+             per_offer AS (
+               SELECT o.offer_hk, o.rule_id, o.date, o.holdout,
+                      CASE WHEN o.rule_id LIKE 'upgrade%' THEN MAX(CASE WHEN m.move = 'up' THEN 1 ELSE 0 END)
+                           WHEN o.rule_id LIKE 'retention%' THEN 1 - MAX(CASE WHEN m.move = 'down' THEN 1 ELSE 0 END)
+                      END AS converted
+               FROM o LEFT JOIN moves m ON m.user_hk = o.user_hk AND m.ts > o.ts AND m.ts <= {window_end}
+               GROUP BY o.offer_hk, o.rule_id, o.date, o.holdout),
+             counted AS (
+               SELECT rule_id, date,
+                      SUM(CASE WHEN holdout THEN 0 ELSE 1 END) AS offers,
+                      SUM(CASE WHEN holdout THEN 1 ELSE 0 END) AS holdouts,
+                      SUM(CASE WHEN holdout THEN 0 ELSE converted END) AS conversions,
+                      SUM(CASE WHEN holdout THEN converted ELSE 0 END) AS holdout_conversions
+               FROM per_offer GROUP BY rule_id, date)
+             SELECT rule_id, date, offers, holdouts, conversions, holdout_conversions,
+                    1.0 * conversions / NULLIF(offers, 0) AS conversion_rate,
+                    1.0 * holdout_conversions / NULLIF(holdouts, 0) AS holdout_conversion_rate,
+                    1.0 * conversions / NULLIF(offers, 0) - 1.0 * holdout_conversions / NULLIF(holdouts, 0) AS uplift
+             FROM counted",
+            date = sql.date_of("n.ts"),
+            nhl_offer = self.v("nhl_offer"),
+            hub_rule = self.v("hub_offer_rule"),
+            sc = self.v("nhl_status_change"),
+            pv = self.v("nhl_page_view"),
+            cancel = sql.hash_key(&["'Cancellation Confirmation'"]),
+            window_end = sql.plus_days("o.ts", CONVERSION_DAYS),
+        )
+    }
+
     /// Session aggregates of this run's new events, merged into the stored rows.
     fn sessions_select(&self) -> String {
         let sql = &self.sql;
@@ -290,6 +332,28 @@ impl Marts {
             ));
         }
         steps.push(Step::when("touched_days", rebuilds));
+
+        // Offer performance: a new offer, or any new event (a conversion may be among them), can change
+        // any day within the window before it; the mart is small (rules × days), so it is rebuilt whole.
+        steps.push(Step::bind(
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 AS x FROM {new_offers} UNION ALL SELECT 1 FROM {touched}) c",
+                new_offers = self.added("nhl_offer"),
+                touched = dates.touched,
+            ),
+            &[("offer_changes", ParamType::Int)],
+        ));
+        let offer_performance = self.t("offer_performance");
+        steps.push(Step::when(
+            "offer_changes",
+            vec![
+                Step::execute(format!("DELETE FROM {offer_performance} WHERE TRUE")),
+                Step::reported(
+                    self.insert("offer_performance", &self.offer_performance_select()),
+                    "marts.offer_performance",
+                ),
+            ],
+        ));
         steps
     }
 
@@ -311,14 +375,18 @@ impl Marts {
 
 /// Each mart's unique key, the columns that tell its rows apart: what `playlog serve` pages by (ties
 /// broken by it), so that walking the pages skips and repeats no row.
-pub const MART_KEYS: [(&str, &[&str]); 6] = [
+pub const MART_KEYS: [(&str, &[&str]); 7] = [
     ("listens", &["listen_hk"]),
     ("sessions", &["session_hk"]),
     ("daily_user_activity", &["date", "user_hk"]),
     ("song_hourly_metrics", &["hour", "song_hk"]),
     ("top_songs_daily", &["date", "rank"]),
     ("level_changes", &["date"]),
+    ("offer_performance", &["date", "rule_id"]),
 ];
+
+/// Days after an offer within which a conversion (or, for retention, staying) counts.
+pub const CONVERSION_DAYS: i64 = 7;
 
 /// Every mart, with typed columns. Partitioned by event date in BigQuery: rebuilds and readers go by
 /// date.
@@ -431,6 +499,21 @@ pub(crate) fn mart_tables() -> Vec<TableDef> {
                 ("upgrades", BigInt),
                 ("downgrades", BigInt),
                 ("cancellations", BigInt),
+            ],
+        ),
+        mart(
+            "offer_performance",
+            None,
+            &[
+                ("rule_id", Text),
+                ("date", Date),
+                ("offers", BigInt),
+                ("holdouts", BigInt),
+                ("conversions", BigInt),
+                ("holdout_conversions", BigInt),
+                ("conversion_rate", Double),
+                ("holdout_conversion_rate", Double),
+                ("uplift", Double),
             ],
         ),
     ]

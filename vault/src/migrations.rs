@@ -109,7 +109,10 @@ mod tests {
             "{:?}",
             fresh.iter().map(|m| &m.name).collect::<Vec<_>>()
         );
-        assert_eq!(fresh.len(), 3 + catalog.vault_tables(&model).len() + 6);
+        assert_eq!(
+            fresh.len(),
+            3 + catalog.vault_tables(&model).len() + crate::marts::MART_KEYS.len()
+        );
     }
 
     #[test]

@@ -83,9 +83,16 @@ pub struct TransactionalLink {
     pub description: Option<String>,
     pub name: String,
     pub key: String,
+    /// The source column that identifies the event (its hash is `key`): `event_id` unless said otherwise.
+    #[serde(default = "event_id")]
+    pub id: String,
     pub source: String,
     pub hubs: Vec<String>,
     pub payload: Vec<String>,
+}
+
+fn event_id() -> String {
+    "event_id".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -293,8 +300,8 @@ mod tests {
     #[test]
     fn the_shipped_model_is_valid() {
         let model = Model::parse(DEFAULT_MODEL, "model.toml").expect("valid");
-        assert_eq!(model.hubs.len(), 5);
-        assert_eq!(model.transactional_links.len(), 4);
+        assert_eq!(model.hubs.len(), 6);
+        assert_eq!(model.transactional_links.len(), 5);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::sql::{Rows, SqlError, SqlSession, Value, sql_error, timestamp_text};
 use crate::{Committed, OffsetAdvance, PartitionOffset, WarehouseError};
 
 /// The DDL, numbered and applied once each, in order. Every file is idempotent too (`IF NOT EXISTS`).
-const MIGRATIONS: [(&str, &str); 3] = [
+const MIGRATIONS: [(&str, &str); 4] = [
     (
         "001-raw-events",
         include_str!("../../schemas/warehouse/duckdb/001-raw-events.sql"),
@@ -20,6 +20,10 @@ const MIGRATIONS: [(&str, &str); 3] = [
     (
         "003-kafka-clusters",
         include_str!("../../schemas/warehouse/duckdb/003-kafka-clusters.sql"),
+    ),
+    (
+        "004-offer-events",
+        include_str!("../../schemas/warehouse/duckdb/004-offer-events.sql"),
     ),
 ];
 
@@ -420,7 +424,7 @@ mod tests {
     fn a_write_lands_rows_and_offsets_together_and_values_unchanged() {
         let (_dir, mut w) = open_temp();
         let mut batch = RawBatch::new();
-        for (i, stream) in Stream::ALL.into_iter().enumerate() {
+        for (i, stream) in Stream::EVENTS.into_iter().enumerate() {
             let meta = KafkaMeta {
                 topic: stream.topic(),
                 partition: 1,
@@ -429,6 +433,24 @@ mod tests {
             };
             batch.push(stream, &record(stream), &meta, 300);
         }
+        let offer = playlog_model::OfferRecord {
+            offer_id: "retention:x".into(),
+            rule_id: "retention".into(),
+            user_id: 7,
+            session_id: 42,
+            trigger_event_id: "x".into(),
+            ts: 1_767_225_600_123,
+            expires_at: 1_767_312_000_123,
+            holdout: true,
+            emitted_at: 1_767_225_600_200,
+        };
+        let meta = KafkaMeta {
+            topic: "offer_events",
+            partition: 0,
+            offset: 3,
+            timestamp_ms: None,
+        };
+        batch.push_offer(&offer, &meta, 100);
         let offsets = vec![OffsetAdvance {
             topic: "listen_events".into(),
             partition: 1,
@@ -436,7 +458,24 @@ mod tests {
             next_offset: 11,
         }];
         let committed = w.write("g", &batch, &offsets).expect("write");
-        assert_eq!(committed.rows, [1, 1, 1, 1]);
+        assert_eq!(committed.rows, [1, 1, 1, 1, 1]);
+        let landed: (String, bool, String, i64) = w
+            .conn
+            .query_row(
+                "SELECT offer_id, holdout, strftime(expires_at, '%Y-%m-%d %H:%M:%S.%g'), _offset FROM raw.offer_events",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .expect("the offer row");
+        assert_eq!(
+            landed,
+            (
+                "retention:x".into(),
+                true,
+                "2026-01-02 00:00:00.123".into(),
+                3
+            )
+        );
         let (zip, name, agent, ts, event_id): (String, String, String, String, String) = w
             .conn
             .query_row("SELECT zip, first_name, user_agent, strftime(ts, '%Y-%m-%d %H:%M:%S.%g'), event_id FROM raw.listen_events", [], |r| {

@@ -51,7 +51,7 @@ pub struct OffsetAdvance {
 /// What a committed write landed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Committed {
-    pub rows: [u64; 4],
+    pub rows: [u64; 5],
     /// The batch's load time (`_loaded_at`), epoch milliseconds UTC.
     pub loaded_at: i64,
 }

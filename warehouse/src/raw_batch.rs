@@ -12,7 +12,7 @@ use duckdb::arrow::array::{
 };
 use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
-use playlog_model::{EventRecord, Stream};
+use playlog_model::{EventRecord, OfferRecord, Record, Stream};
 
 use crate::WarehouseError;
 
@@ -85,6 +85,13 @@ impl Row<'_> {
             _ => unreachable!("column kind mismatch, caught by raw_batch tests"),
         }
     }
+    /// The Kafka coordinates that close every raw row.
+    fn meta(&mut self, meta: &KafkaMeta<'_>) {
+        self.text(Some(meta.topic));
+        self.int(Some(meta.partition));
+        self.bigint(Some(meta.offset));
+        self.ts_ms(meta.timestamp_ms);
+    }
     fn boolean(&mut self, v: Option<bool>) {
         match self.next() {
             Builder::Bool(b) => b.append_option(v),
@@ -152,11 +159,26 @@ impl TableBuilder {
             }
             Stream::Auth => row.boolean(r.success),
             Stream::StatusChange => row.text(r.auth.as_deref()),
+            Stream::Offer => unreachable!("offers go through push_offer (push_record routes them)"),
         }
-        row.text(Some(meta.topic));
-        row.int(Some(meta.partition));
-        row.bigint(Some(meta.offset));
-        row.ts_ms(meta.timestamp_ms);
+        row.meta(meta);
+        self.rows += 1;
+    }
+
+    fn push_offer(&mut self, o: &OfferRecord, meta: &KafkaMeta<'_>) {
+        let mut row = Row {
+            builders: self.builders.iter_mut(),
+        };
+        row.text(Some(&o.offer_id));
+        row.text(Some(&o.rule_id));
+        row.bigint(Some(o.user_id));
+        row.bigint(Some(o.session_id));
+        row.text(Some(&o.trigger_event_id));
+        row.ts_ms(Some(o.ts));
+        row.ts_ms(Some(o.expires_at));
+        row.boolean(Some(o.holdout));
+        row.ts_ms(Some(o.emitted_at));
+        row.meta(meta);
         self.rows += 1;
     }
 
@@ -201,7 +223,7 @@ impl TableBuilder {
     }
 }
 
-/// Rows for all four raw tables, plus what the flush policy needs to know about them.
+/// Rows for all five raw tables, plus what the flush policy needs to know about them.
 pub struct RawBatch {
     tables: Vec<TableBuilder>,
     bytes: usize,
@@ -246,8 +268,32 @@ impl RawBatch {
             }
         };
         self.tables[stream.index()].push(record, event_id, meta);
+        self.counted(record.ts, meta, record_bytes);
+    }
+
+    /// Adds one offer (a record of `offer_events`).
+    pub fn push_offer(&mut self, offer: &OfferRecord, meta: &KafkaMeta<'_>, record_bytes: usize) {
+        self.tables[Stream::Offer.index()].push_offer(offer, meta);
+        self.counted(offer.ts, meta, record_bytes);
+    }
+
+    /// Adds a decoded record of `stream`'s topic, event or offer.
+    pub fn push_record(
+        &mut self,
+        stream: Stream,
+        record: &Record,
+        meta: &KafkaMeta<'_>,
+        record_bytes: usize,
+    ) {
+        match record {
+            Record::Event(e) => self.push(stream, e, meta, record_bytes),
+            Record::Offer(o) => self.push_offer(o, meta, record_bytes),
+        }
+    }
+
+    fn counted(&mut self, event_time: i64, meta: &KafkaMeta<'_>, record_bytes: usize) {
         self.bytes += record_bytes;
-        self.event_times.push(record.ts);
+        self.event_times.push(event_time);
         if let Some(t) = meta.timestamp_ms {
             self.publish_times.push(t);
         }
@@ -257,8 +303,8 @@ impl RawBatch {
         self.tables.iter().map(|t| t.rows).sum()
     }
 
-    pub fn rows_per_stream(&self) -> [u64; 4] {
-        let mut out = [0; 4];
+    pub fn rows_per_stream(&self) -> [u64; 5] {
+        let mut out = [0; 5];
         for t in &self.tables {
             out[t.stream.index()] = t.rows as u64;
         }

@@ -31,7 +31,7 @@ const DEFAULT_ENDPOINT: &str = "https://bigquery.googleapis.com";
 
 /// The raw schema's migrations, applied once each through the ledger `PREFIX_raw._schema_migrations` (the
 /// mechanism of `playlog_sql::migrate`, as for DuckDB and the vault); each statement is idempotent too.
-const DDL: [(&str, &str); 3] = [
+const DDL: [(&str, &str); 4] = [
     (
         "001-raw-events",
         include_str!("../../../schemas/warehouse/bigquery/001-raw-events.sql"),
@@ -43,6 +43,10 @@ const DDL: [(&str, &str); 3] = [
     (
         "003-kafka-clusters",
         include_str!("../../../schemas/warehouse/bigquery/003-kafka-clusters.sql"),
+    ),
+    (
+        "004-offer-events",
+        include_str!("../../../schemas/warehouse/bigquery/004-offer-events.sql"),
     ),
 ];
 
@@ -627,12 +631,12 @@ mod tests {
             .iter()
             .flat_map(|(_, f)| playlog_sql::migrate::statements(f))
             .collect();
-        assert_eq!(s.len(), 6);
+        assert_eq!(s.len(), 7);
         for (statement, table) in s.iter().zip(
-            playlog_model::Stream::ALL
+            playlog_model::Stream::EVENTS
                 .iter()
                 .map(|s| s.topic())
-                .chain(["_kafka_offsets", "_kafka_clusters"]),
+                .chain(["_kafka_offsets", "_kafka_clusters", "offer_events"]),
         ) {
             assert!(
                 statement.starts_with(&format!("CREATE TABLE IF NOT EXISTS `{{raw}}.{table}`")),
