@@ -77,6 +77,7 @@ fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 metrics_port=$(free_port)
 producer_metrics_port=$(free_port)
+offers_metrics_port=$(free_port)
 if (exec 3<>"/dev/tcp/127.0.0.1/$serve_port") 2>/dev/null; then
   taken=$serve_port serve_port=$(free_port)
   echo "quickstart: port $taken is in use; the dashboard goes on port $serve_port instead (--serve-port chooses)" >&2
@@ -91,13 +92,14 @@ if [ -e playlog.duckdb ] && [ ! -e "$state/broker.db" ]; then
 fi
 brokers="127.0.0.1:$port"
 
-broker="" producer="" consumer=""
+broker="" producer="" offers="" consumer=""
 stop_all() {
   trap - INT TERM EXIT
   printf '\n' >&2
-  # The producer first (it flushes what it has), then the consumer (flush, commit, leave the group, a last
-  # vault run), then the broker.
+  # The producer first (it flushes what it has), then offers (flush, checkpoint), then the consumer (flush,
+  # commit, leave the group, a last vault run), then the broker.
   [ -n "$producer" ] && { kill -INT "$producer" 2>/dev/null || true; wait "$producer" 2>/dev/null || true; }
+  [ -n "$offers" ] && { kill -TERM "$offers" 2>/dev/null || true; wait "$offers" 2>/dev/null || true; }
   [ -n "$consumer" ] && { kill -TERM "$consumer" 2>/dev/null || true; wait "$consumer" 2>/dev/null || true; }
   [ -n "$broker" ] && { kill "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true; }
 }
@@ -113,13 +115,17 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && brea
 echo "quickstart: broker on $brokers (log and data: $state)" >&2
 
 "$bin" produce -q --brokers "$brokers" --continuous --speed "$speed" --users "$users" --growth-rate 0.5 \
-  --partitions 3 --metrics-addr "127.0.0.1:$producer_metrics_port" >"$state/producer.log" 2>&1 &
+  --partitions 3 --metrics-addr "127.0.0.1:$producer_metrics_port" \
+  --offers-topic offer_events --offer-response 0.5 >"$state/producer.log" 2>&1 &
 producer=$!
-sleep 2  # the producer creates the topics; members then find them at once
+sleep 2  # the producer creates the topics (offer_events too); offers and the members then find them at once
+"$bin" offers --brokers "$brokers" --metrics-addr "127.0.0.1:$offers_metrics_port" >"$state/offers.log" 2>&1 &
+offers=$!
 "$bin" consume --brokers "$brokers" --members 2 --warehouse "$warehouse" --vault-every 5s \
   --metrics-addr "127.0.0.1:$metrics_port" --serve "127.0.0.1:$serve_port" >"$state/consumer.log" 2>&1 &
 consumer=$!
 echo "quickstart: producer ($users users, ${speed}x) → consumer group (2 members) → $warehouse, vault every 5 s" >&2
+echo "quickstart: offers (schemas/offers/rules.toml) → offer_events → raw.offer_events and marts.offer_performance; users offered an upgrade take it more often (--offer-response 0.5)" >&2
 echo "quickstart: logs in $state; metrics on http://127.0.0.1:$metrics_port/metrics; Ctrl-C stops" >&2
 echo "quickstart: dashboard on http://127.0.0.1:$serve_port/ (it fills with the first vault run; pipeline: /pipeline, data catalog: /catalog, API: /api/v1)" >&2
 
@@ -161,16 +167,18 @@ status() {
 deadline=""
 [ -n "$duration" ] && deadline=$(( $(date +%s) + duration ))
 echo "quickstart: running after $(( $(date +%s) - started )) s" >&2
-while kill -0 "$producer" 2>/dev/null && kill -0 "$consumer" 2>/dev/null; do
+while kill -0 "$producer" 2>/dev/null && kill -0 "$consumer" 2>/dev/null && kill -0 "$offers" 2>/dev/null; do
   status
   [ -n "$deadline" ] && [ "$(date +%s)" -ge "$deadline" ] && break
   sleep 2
 done
 kill -0 "$consumer" 2>/dev/null || { echo; echo "quickstart: the consumer stopped; its log:" >&2; tail -20 "$state/consumer.log" >&2; exit 1; }
 kill -0 "$producer" 2>/dev/null || { echo; echo "quickstart: the producer stopped; its log:" >&2; tail -20 "$state/producer.log" >&2; exit 1; }
+kill -0 "$offers" 2>/dev/null || { echo; echo "quickstart: playlog offers stopped; its log:" >&2; tail -20 "$state/offers.log" >&2; exit 1; }
 echo "quickstart: stopping (producer, then consumer: flush, commit, leave the group, a last vault run; then the broker)" >&2
 stop_all
-grep -E "^consume summary|raw\.|batches|vault: " "$state/consumer.log" | tail -8 >&2 || true
+grep -E "^consume summary|raw\.|batches|vault: " "$state/consumer.log" | tail -9 >&2 || true
+grep -E "^offers: resumed" "$state/offers.log" | tail -1 >&2 || true
 "$bin" report --warehouse "$warehouse"
 cat >&2 <<EOF
 

@@ -184,6 +184,7 @@ fn main() {
         threads: 1,
         max_events: Some(kafka_events),
         metrics: None,
+        offer_response: None,
         destination: Destination::Kafka(KafkaSettings {
             kafka: playlog_kafka::KafkaClientConfig::plaintext(&brokers),
             partitions: 6,

@@ -23,6 +23,21 @@ pub struct OfferRecord {
     pub emitted_at: i64,
 }
 
+impl OfferRecord {
+    /// Reads a record of `offer_events` in either encoding `playlog offers` writes: Avro single-object
+    /// encoding or JSON.
+    pub fn decode(bytes: &[u8]) -> Result<OfferRecord, String> {
+        match bytes.first() {
+            Some(b'{') => serde_json::from_slice(bytes).map_err(|e| format!("offer JSON: {e}")),
+            _ => match crate::avro::decode_fast(bytes) {
+                Ok((_, Record::Offer(o))) => Ok(o),
+                Ok((stream, _)) => Err(format!("a {stream} event, not an offer")),
+                Err(e) => Err(e.to_string()),
+            },
+        }
+    }
+}
+
 /// A decoded record of any stream.
 // Events are the hot path (hundreds of thousands a second) and offers are rare: boxing the event to even
 // out the variants would cost an allocation per event for nothing.

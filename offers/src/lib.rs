@@ -5,6 +5,7 @@
 //! is what exactly-once output rests on. `run.rs` is the I/O around them: Kafka in and out, checkpoints.
 
 pub mod engine;
+pub mod metrics;
 pub mod rules;
 pub mod run;
 

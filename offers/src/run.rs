@@ -30,6 +30,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Checkpoint, Engine, PageView};
+use crate::metrics::{DecisionLabels, OffersMetrics};
 use crate::rules::Rules;
 
 pub struct OffersOptions {
@@ -44,6 +45,8 @@ pub struct OffersOptions {
     pub commit_interval: Duration,
     pub max_record_bytes: usize,
     pub format: OfferFormat,
+    /// Where the run's metrics are registered (`crate::metrics`).
+    pub metrics: playlog_metrics::MetricsRegistry,
 }
 
 /// What a run did, for its last line.
@@ -163,9 +166,16 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
         seen: options.rules_file.as_deref().and_then(modified),
     };
     let mut dirty: HashMap<i32, i64> = HashMap::new();
+    let metrics = OffersMetrics::register(&options.metrics, &options.rules);
     while !stop.load(Ordering::Relaxed) {
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
             let m = message.map_err(|e| format!("reading {}: {e}", options.input))?;
+            let published = m.timestamp().to_millis();
+            if let Some(t) = published {
+                metrics
+                    .evaluation_lag_seconds
+                    .set((now_ms() - t).max(0) as f64 / 1000.0);
+            }
             let partition = m.partition();
             dirty.insert(partition, m.offset() + 1);
             let Ok(record) = playlog_consumer::decode::decode_event(
@@ -186,6 +196,7 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
                 continue;
             };
             summary.page_views += 1;
+            metrics.page_views.inc();
             let decisions = engine.on_page_view(&PageView {
                 partition,
                 event_id,
@@ -201,11 +212,25 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
                 } else {
                     summary.offers += 1;
                 }
-                let value = options.format.encode(&d.record(now_ms()))?;
+                let sent_at = now_ms();
+                let value = options.format.encode(&d.record(sent_at))?;
                 send(&producer, &options.output, &d.user_id.to_string(), &value)?;
+                metrics
+                    .decisions
+                    .get_or_create(&DecisionLabels {
+                        rule: d.rule_id.clone(),
+                        outcome: if d.holdout { "holdout" } else { "offer" }.into(),
+                    })
+                    .inc();
+                if let Some(t) = published {
+                    metrics
+                        .latency_seconds
+                        .observe((sent_at - t).max(0) as f64 / 1000.0);
+                }
             }
         }
         if last_commit.elapsed() >= options.commit_interval {
+            metrics.state_size.set(engine.state_size() as i64);
             if !dirty.is_empty() {
                 commit(options, &consumer, &producer, &mut engine, &mut dirty)?;
             }

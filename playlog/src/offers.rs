@@ -52,6 +52,9 @@ pub struct OffersArgs {
         default_value = "avro"
     )]
     format: crate::produce::FormatArg,
+    /// Where to serve Prometheus metrics (path /metrics), for example 0.0.0.0:9466; `off` to serve none.
+    #[arg(long, env = "PLAYLOG_METRICS_ADDR", default_value = "off")]
+    metrics_addr: String,
 }
 
 pub fn run(args: OffersArgs) -> Result<()> {
@@ -77,7 +80,14 @@ pub fn run(args: OffersArgs) -> Result<()> {
             crate::produce::FormatArg::Avro => OfferFormat::Avro,
             crate::produce::FormatArg::Json => OfferFormat::Json,
         },
+        metrics: playlog_metrics::MetricsRegistry::default(),
     };
+    if args.metrics_addr != "off" {
+        options
+            .metrics
+            .serve(&args.metrics_addr)
+            .map_err(anyhow::Error::msg)?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signals(stop.clone())?;
     eprintln!(

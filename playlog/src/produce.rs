@@ -43,6 +43,8 @@ pub enum CompressionArg {
   playlog produce --output out/ --from 2026-01-01 --to 2026-01-08
   # A secured cluster, from the client.properties file it hands out (secrets stay off the command line):
   playlog produce --kafka-config client.properties --continuous --speed 60
+  # Users who get an offer from `playlog offers` take it more often:
+  playlog produce --continuous --speed 600 --offers-topic offer_events --offer-response 0.5
   PLAYLOG_KAFKA_SASL_PASSWORD_FILE=/run/secrets/kafka-password playlog produce --kafka-config client.properties")]
 pub struct ProduceArgs {
     #[command(flatten)]
@@ -112,6 +114,17 @@ pub struct ProduceArgs {
     /// Where to serve Prometheus metrics (path /metrics), for example 0.0.0.0:9464; `off` to serve none.
     #[arg(long, env = "PLAYLOG_METRICS_ADDR", default_value = "off")]
     metrics_addr: String,
+    /// Make simulated users react to the offers `playlog offers` writes to this topic: a user offered an
+    /// upgrade submits it more often, a user offered to stay downgrades and cancels less (by
+    /// --offer-response). Held-out users are never influenced. Needs --continuous: a backfill simulates
+    /// ahead of any offer, so it does not react.
+    #[arg(long, env = "PLAYLOG_OFFERS_TOPIC", value_name = "TOPIC")]
+    offers_topic: Option<String>,
+    /// How strongly an offer moves the step it targets, from 0 to 1: an upgrade offer makes the Upgrade
+    /// page's "Submit Upgrade" probability p into p + LIFT × (1 − p); a retention offer makes a downgrade or
+    /// cancellation's p into p × (1 − LIFT).
+    #[arg(long, env = "PLAYLOG_OFFER_RESPONSE", value_name = "LIFT", default_value_t = 0.3, requires = "offers_topic")]
+    offer_response: f64,
 }
 
 pub fn run(args: ProduceArgs) -> Result<()> {
@@ -183,6 +196,13 @@ pub fn run(args: ProduceArgs) -> Result<()> {
         destination,
         progress: !args.quiet,
         metrics: (args.metrics_addr != "off").then(playlog_metrics::MetricsRegistry::default),
+        offer_response: args
+            .offers_topic
+            .clone()
+            .map(|topic| playlog_producer::run::OfferResponse {
+                topic,
+                lift: args.offer_response,
+            }),
     };
     if let Some(registry) = &options.metrics {
         registry

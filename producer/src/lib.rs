@@ -1,7 +1,7 @@
 //! `playlog produce`: an eventsim-compatible simulation of a music service's users, published to Kafka.
 //!
-//! The simulation (`site`, `clock`, `catalog`, `population`, `simulation`) does no I/O; the sinks
-//! (`kafka`, `file_sink`) and `run` do.
+//! The simulation (`site`, `clock`, `catalog`, `population`, `simulation`, `offer_response`) does no I/O;
+//! the sinks (`kafka`, `file_sink`), the offer feed (`offer_feed`) and `run` do.
 
 pub mod catalog;
 pub mod clock;
@@ -9,6 +9,8 @@ pub mod file_sink;
 pub mod ids;
 pub mod kafka;
 pub mod metrics;
+pub mod offer_feed;
+pub mod offer_response;
 pub mod population;
 pub mod run;
 pub mod simulation;

@@ -12,6 +12,7 @@ use rdkafka::producer::Producer;
 use crate::file_sink::{JsonLinesSink, OutputTarget};
 use crate::ids::{MAX_INSTANCES, MAX_SHARDS};
 use crate::kafka::{KafkaSettings, KafkaSink};
+use crate::offer_response::OfferBook;
 use crate::simulation::{ShardPlan, Simulation, World};
 use crate::sink::{EventSink, SinkError, StreamCounters};
 
@@ -55,6 +56,17 @@ pub struct RunOptions {
     pub progress: bool,
     /// Where to register the producer's metrics, if anywhere.
     pub metrics: Option<playlog_metrics::MetricsRegistry>,
+    /// React to offers (`--offers-topic`, `--offer-response`): continuous runs to Kafka only.
+    pub offer_response: Option<OfferResponse>,
+}
+
+/// Simulated users react to the offers `playlog offers` makes.
+#[derive(Debug, Clone)]
+pub struct OfferResponse {
+    /// The topic the offers are read from.
+    pub topic: String,
+    /// How much an offer moves the step it targets, from 0 to 1 (see `SiteModel::next_state_nudged`).
+    pub lift: f64,
 }
 
 /// What a run did.
@@ -147,9 +159,23 @@ pub fn run(world: &World, options: &RunOptions, stop: &AtomicBool) -> Result<Sum
     let shards = options.threads;
     let mut tracker = None;
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
+    let mut feed = None;
     match &options.destination {
         Destination::Kafka(settings) => {
             let producer = crate::kafka::connect(settings, counters.clone())?;
+            if let Some(response) = &options.offer_response {
+                // Made here when missing, so that the feed can start before playlog offers does.
+                playlog_kafka::ensure_topics(
+                    &settings.kafka,
+                    &[(response.topic.as_str(), settings.partitions)],
+                    settings.replication_factor,
+                    &[],
+                )
+                .map_err(SinkError::Kafka)?;
+                let consumer = crate::offer_feed::connect(&settings.kafka, &response.topic)
+                    .map_err(SinkError::Kafka)?;
+                feed = Some((consumer, Arc::new(OfferBook::new(response.lift))));
+            }
             for _ in 0..shards {
                 sinks.push(Box::new(KafkaSink::new(
                     producer.clone(),
@@ -168,8 +194,14 @@ pub fn run(world: &World, options: &RunOptions, stop: &AtomicBool) -> Result<Sum
     let active: Vec<AtomicU64> = (0..shards).map(|_| AtomicU64::new(0)).collect();
     let finished = AtomicU64::new(0);
     let budget_exhausted = AtomicBool::new(false);
+    let feed_stop = AtomicBool::new(false);
+    let book = feed.as_ref().map(|(_, book)| book.clone());
 
     let results: Vec<Result<(), SinkError>> = std::thread::scope(|scope| {
+        if let Some((consumer, book)) = &feed {
+            let feed_stop = &feed_stop;
+            scope.spawn(move || crate::offer_feed::run(consumer, book, feed_stop));
+        }
         let handles: Vec<_> = sinks
             .into_iter()
             .enumerate()
@@ -184,6 +216,7 @@ pub fn run(world: &World, options: &RunOptions, stop: &AtomicBool) -> Result<Sum
                     attrition_rate: options.attrition_rate,
                     start: from,
                 };
+                let book = book.clone();
                 let (counters, emitted, clock, active, finished, budget_exhausted) = (
                     &counters,
                     &emitted,
@@ -196,6 +229,7 @@ pub fn run(world: &World, options: &RunOptions, stop: &AtomicBool) -> Result<Sum
                     let result = run_shard(
                         world,
                         plan,
+                        book,
                         options,
                         to,
                         sink.as_mut(),
@@ -213,13 +247,15 @@ pub fn run(world: &World, options: &RunOptions, stop: &AtomicBool) -> Result<Sum
             })
             .collect();
         report_progress(options, from, to, &counters, &clocks, &finished, started);
-        handles
+        let results = handles
             .into_iter()
             .map(|h| {
                 h.join()
                     .unwrap_or_else(|_| Err(SinkError::Kafka("a generator thread panicked".into())))
             })
-            .collect()
+            .collect();
+        feed_stop.store(true, Ordering::Relaxed);
+        results
     });
     let elapsed = started.elapsed();
     for r in results {
@@ -274,6 +310,20 @@ fn validate(options: &RunOptions) -> Result<(), RunError> {
             options.growth_rate
         ));
     }
+    if let Some(response) = &options.offer_response {
+        if !(0.0..=1.0).contains(&response.lift) {
+            return invalid(format!(
+                "--offer-response is a lift between 0 and 1, got {}",
+                response.lift
+            ));
+        }
+        if matches!(options.mode, Mode::Backfill { .. }) {
+            return invalid("--offers-topic needs --continuous: a backfill simulates ahead of any offer playlog offers could make, so there is nothing to react to in time".into());
+        }
+        if !matches!(options.destination, Destination::Kafka(_)) {
+            return invalid("--offers-topic needs Kafka: offers are made from the page views the producer publishes".into());
+        }
+    }
     match options.mode {
         Mode::Backfill { from, to } if to <= from => invalid("--to must be after --from".into()),
         Mode::Continuous { speed, .. } if !(speed > 0.0 && speed.is_finite()) => {
@@ -290,6 +340,7 @@ fn validate(options: &RunOptions) -> Result<(), RunError> {
 fn run_shard(
     world: &World,
     plan: ShardPlan,
+    offers: Option<Arc<OfferBook>>,
     options: &RunOptions,
     to: Option<i64>,
     sink: &mut dyn EventSink,
@@ -302,6 +353,9 @@ fn run_shard(
 ) -> Result<(), SinkError> {
     let from = plan.start;
     let mut sim = Simulation::new(world, plan);
+    if let Some(book) = offers {
+        sim = sim.with_offers(book);
+    }
     let pace = match options.mode {
         Mode::Continuous {
             speed, wall_anchor, ..

@@ -8,6 +8,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use playlog_model::{Event, Stream, UserDetails};
 use rand::SeedableRng;
@@ -17,6 +18,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::catalog::SongCatalog;
 use crate::clock::{MS_PER_SECOND, MS_PER_YEAR, SessionClock, exponential};
 use crate::ids::{SessionIds, mix_seed};
+use crate::offer_response::OfferBook;
 use crate::population::{Population, Profile};
 use crate::site::{SiteModel, StateId};
 
@@ -93,6 +95,8 @@ pub struct Simulation<'w> {
     session_ids: SessionIds,
     growth: Option<Growth>,
     attrition_mean_ms: Option<f64>,
+    /// The offers users hold, when the run reacts to them (`--offers-topic`).
+    offers: Option<Arc<OfferBook>>,
 }
 
 struct Growth {
@@ -114,6 +118,7 @@ impl<'w> Simulation<'w> {
             queue: BinaryHeap::new(),
             growth: None,
             attrition_mean_ms,
+            offers: None,
             plan,
         };
         let shards = u64::from(sim.plan.shards);
@@ -135,6 +140,12 @@ impl<'w> Simulation<'w> {
             });
         }
         sim
+    }
+
+    /// Makes users react to the offers in `book` (see `offer_response`).
+    pub fn with_offers(mut self, book: Arc<OfferBook>) -> Self {
+        self.offers = Some(book);
+        self
     }
 
     /// Users alive in this shard (not churned, not gone to attrition).
@@ -170,7 +181,8 @@ impl<'w> Simulation<'w> {
             }
             emit_request(world, user, &mut emit);
         }
-        if let Some(next) = advance(world, user, self.attrition_mean_ms.is_some()) {
+        let offers = self.offers.as_deref();
+        if let Some(next) = advance(world, user, self.attrition_mean_ms.is_some(), offers) {
             self.queue.push(Reverse((next, index)));
         }
         Some(ts)
@@ -330,10 +342,24 @@ fn emit_request<F: FnMut(&Event<'_>)>(world: &World, user: &User, emit: &mut F) 
 }
 
 /// Moves the user to its next request. Returns its time, or `None` when the user has churned or left.
-fn advance(world: &World, user: &mut User, attrition: bool) -> Option<i64> {
+fn advance(
+    world: &World,
+    user: &mut User,
+    attrition: bool,
+    offers: Option<&OfferBook>,
+) -> Option<i64> {
     let site = &world.site;
     let current = &site.states[user.state as usize];
-    match site.next_state(user.state, &mut user.rng) {
+    // The book is asked only where an offer could change the step: the Upgrade, Downgrade and Settings
+    // pages, a few requests in a hundred.
+    let nudge = offers
+        .filter(|_| site.upgrade_step(user.state).is_some() || site.can_leave(user.state))
+        .and_then(|book| book.nudge(user.user_id, user.session_id, user.ts));
+    let next = match nudge {
+        Some(nudge) => site.next_state_nudged(user.state, nudge, &mut user.rng),
+        None => site.next_state(user.state, &mut user.rng),
+    };
+    match next {
         Some(next) => {
             let next_state = &site.states[next as usize];
             user.ts = if current.is_redirect {

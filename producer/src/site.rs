@@ -142,6 +142,15 @@ type WeightedStart = (StateId, f64, usize);
 /// Names with weights, for `levels` and `auths`.
 type WeightedNames = (Vec<String>, WeightedIndex<f64>);
 
+/// How an offer the user holds bends their next step, by its lift (0 to 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Nudge {
+    /// An upgrade offer: more likely to submit the upgrade.
+    Upgrade(f64),
+    /// A retention offer: less likely to downgrade or cancel.
+    Stay(f64),
+}
+
 /// One state of the site, with the facts the simulation asks of it precomputed.
 #[derive(Debug, Clone)]
 pub struct PageState {
@@ -160,6 +169,8 @@ pub struct PageState {
     pub shows_user: bool,
     /// The churned state (`churned-state`): a session ending here ends the user.
     pub is_churned: bool,
+    /// Submit Downgrade or Cancel: the step a retention offer tries to talk the user out of.
+    pub is_leaving: bool,
     /// Logged in: an auth event for the request after a Login succeeds exactly when this holds.
     pub is_logged_in: bool,
 }
@@ -249,6 +260,57 @@ impl SiteModel {
             .iter()
             .find(|(bound, _)| x < *bound)
             .map(|(_, dest)| *dest)
+    }
+
+    /// The state a step from `state` to Submit Upgrade leads to, if there is such a step (the Upgrade page).
+    pub fn upgrade_step(&self, state: StateId) -> Option<StateId> {
+        self.transitions[state as usize]
+            .iter()
+            .map(|(_, dest)| *dest)
+            .find(|d| self.states[*d as usize].page == "Submit Upgrade")
+    }
+
+    /// Whether some step from `state` leaves (Submit Downgrade or Cancel).
+    pub fn can_leave(&self, state: StateId) -> bool {
+        self.transitions[state as usize]
+            .iter()
+            .any(|(_, dest)| self.states[*dest as usize].is_leaving)
+    }
+
+    /// The next state of a user holding an offer (`playlog produce --offer-response LIFT`):
+    /// - [`Nudge::Upgrade`]: where a step to Submit Upgrade exists, the user takes it with probability
+    ///   `lift`, and otherwise moves as usual: P(upgrade) = p + lift × (1 − p);
+    /// - [`Nudge::Stay`]: a step that leaves is talked out of with probability `lift`, the user then moving
+    ///   as usual among the other steps: P(leave) = p × (1 − lift).
+    pub fn next_state_nudged<R: Rng + ?Sized>(
+        &self,
+        state: StateId,
+        nudge: Nudge,
+        rng: &mut R,
+    ) -> Option<StateId> {
+        match nudge {
+            Nudge::Upgrade(lift) => {
+                if let Some(to) = self.upgrade_step(state)
+                    && rng.random::<f64>() < lift
+                {
+                    return Some(to);
+                }
+                self.next_state(state, rng)
+            }
+            Nudge::Stay(lift) => {
+                let leaves = |n: Option<StateId>| n.is_some_and(|n| self.states[n as usize].is_leaving);
+                let next = self.next_state(state, rng);
+                if !leaves(next) || rng.random::<f64>() >= lift {
+                    return next;
+                }
+                // Among the other steps, in their proportions: rejection sampling, bounded in case every
+                // step leaves (then the user leaves anyway).
+                (0..64)
+                    .map(|_| self.next_state(state, rng))
+                    .find(|n| !leaves(*n))
+                    .unwrap_or(next)
+            }
+        }
     }
 
     /// The first state of a session for a user whose previous session ended in `last`.
@@ -389,6 +451,7 @@ fn compile(raw: RawConfig, origin: &str) -> Result<SiteModel, SiteConfigError> {
             shows_user: shows.get(s.auth.as_str()).copied().unwrap_or(false),
             is_churned: churned.as_deref() == Some(s.auth.as_str()),
             is_logged_in: s.auth == "Logged In",
+            is_leaving: s.page == "Submit Downgrade" || s.page == "Cancel",
         });
         ids.insert(s.clone(), id);
         id
@@ -592,5 +655,50 @@ mod tests {
             );
         }
         assert!(site.transition_count() > 100);
+    }
+
+    /// How often `next_state_nudged` from the page `page` at `level` lands on `target`, over many draws.
+    fn share(site: &SiteModel, page: &str, level: &str, nudge: Option<Nudge>, target: &str) -> f64 {
+        use rand::SeedableRng;
+        let state = site
+            .states
+            .iter()
+            .position(|s| s.page == page && s.level == level && s.auth == "Logged In")
+            .expect("the page") as StateId;
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
+        let n = 200_000;
+        let hits = (0..n)
+            .filter(|_| {
+                let next = match nudge {
+                    Some(nudge) => site.next_state_nudged(state, nudge, &mut rng),
+                    None => site.next_state(state, &mut rng),
+                };
+                next.is_some_and(|s| site.states[s as usize].page == target)
+            })
+            .count();
+        hits as f64 / n as f64
+    }
+
+    #[test]
+    fn a_nudge_moves_the_step_it_targets_by_its_lift_and_nothing_else() {
+        let site = SiteModel::default_site().expect("default site");
+        // The shipped site: Upgrade -> Submit Upgrade 0.45, Downgrade -> Submit Downgrade 0.3. Five
+        // standard errors at 200,000 draws are about 0.006.
+        let base = share(&site, "Upgrade", "free", None, "Submit Upgrade");
+        assert!((base - 0.45).abs() < 0.006, "{base}");
+        let lifted = share(&site, "Upgrade", "free", Some(Nudge::Upgrade(0.5)), "Submit Upgrade");
+        assert!((lifted - (0.45 + 0.5 * 0.55)).abs() < 0.006, "{lifted}");
+        let stay = share(&site, "Downgrade", "paid", Some(Nudge::Stay(0.5)), "Submit Downgrade");
+        assert!((stay - 0.3 * 0.5).abs() < 0.006, "{stay}");
+        // The other steps keep their proportions: Home is 0.35 of the 0.7 that stays, and gets that share
+        // of the 0.15 talked out of leaving: 0.35 + 0.15 × 0.35 / 0.7 = 0.425.
+        let home = share(&site, "Downgrade", "paid", Some(Nudge::Stay(0.5)), "Home");
+        assert!((home - 0.425).abs() < 0.006, "{home}");
+        // A page without the targeted step is not moved at all.
+        let home_up = share(&site, "Home", "free", Some(Nudge::Upgrade(0.9)), "Submit Upgrade");
+        assert_eq!(home_up, 0.0);
+        let unnudged = share(&site, "Home", "free", None, "Upgrade");
+        let nudged = share(&site, "Home", "free", Some(Nudge::Upgrade(0.9)), "Upgrade");
+        assert!((unnudged - nudged).abs() < 0.006, "{unnudged} vs {nudged}");
     }
 }

@@ -385,7 +385,11 @@ fn the_dashboard_fills_and_moves_during_a_live_run_and_shows_what_the_marts_hold
         }),
         "{pipeline:#}"
     );
-    assert_eq!(pipeline["tables"], 4, "{pipeline:#}");
+    assert_eq!(
+        pipeline["tables"],
+        playlog_model::Stream::ALL.len(),
+        "{pipeline:#}"
+    );
     assert!(pipeline["lag"].as_str().unwrap() != "—", "{pipeline:#}");
     assert!(
         pipeline["source"]

@@ -1,5 +1,6 @@
 //! A short report from the marts, for people: top songs of the latest day, daily active users, upgrades and
-//! downgrades, sessions. `playlog report` prints it; the quickstart prints it on exit.
+//! downgrades, sessions, and how the offers performed. `playlog report` prints it; the quickstart prints it
+//! on exit.
 
 use playlog_sql::{Rows, SqlError, SqlSession};
 
@@ -62,6 +63,31 @@ pub(crate) fn sections(s: &mut dyn SqlSession, sql: &Sql) -> Result<Vec<Section>
                     ROUND(AVG(length_seconds) / 60.0, 1), ROUND(AVG(items), 1), SUM(listens)
              FROM {}",
             m("sessions")
+        ))?,
+    });
+    out.push(Section {
+        title: format!(
+            "Offer performance, all days (conversion within {} days of the offer; playlog offers)",
+            crate::marts::CONVERSION_DAYS
+        ),
+        header: vec![
+            "rule",
+            "offers",
+            "held out",
+            "converted",
+            "held out converted",
+            "rate %",
+            "held-out rate %",
+            "uplift pp",
+        ],
+        rows: s.query(&format!(
+            "SELECT rule_id, SUM(offers), SUM(holdouts), SUM(conversions), SUM(holdout_conversions),
+                    ROUND(100.0 * SUM(conversions) / NULLIF(SUM(offers), 0), 1),
+                    ROUND(100.0 * SUM(holdout_conversions) / NULLIF(SUM(holdouts), 0), 1),
+                    ROUND(100.0 * SUM(conversions) / NULLIF(SUM(offers), 0)
+                          - 100.0 * SUM(holdout_conversions) / NULLIF(SUM(holdouts), 0), 1)
+             FROM {} GROUP BY rule_id ORDER BY rule_id",
+            m("offer_performance")
         ))?,
     });
     Ok(out)
