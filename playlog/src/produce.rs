@@ -123,7 +123,13 @@ pub struct ProduceArgs {
     /// How strongly an offer moves the step it targets, from 0 to 1: an upgrade offer makes the Upgrade
     /// page's "Submit Upgrade" probability p into p + LIFT × (1 − p); a retention offer makes a downgrade or
     /// cancellation's p into p × (1 − LIFT).
-    #[arg(long, env = "PLAYLOG_OFFER_RESPONSE", value_name = "LIFT", default_value_t = 0.3, requires = "offers_topic")]
+    #[arg(
+        long,
+        env = "PLAYLOG_OFFER_RESPONSE",
+        value_name = "LIFT",
+        default_value_t = 0.3,
+        requires = "offers_topic"
+    )]
     offer_response: f64,
 }
 
@@ -196,13 +202,12 @@ pub fn run(args: ProduceArgs) -> Result<()> {
         destination,
         progress: !args.quiet,
         metrics: (args.metrics_addr != "off").then(playlog_metrics::MetricsRegistry::default),
-        offer_response: args
-            .offers_topic
-            .clone()
-            .map(|topic| playlog_producer::run::OfferResponse {
+        offer_response: args.offers_topic.clone().map(|topic| {
+            playlog_producer::run::OfferResponse {
                 topic,
                 lift: args.offer_response,
-            }),
+            }
+        }),
     };
     if let Some(registry) = &options.metrics {
         registry

@@ -133,7 +133,11 @@ mod tests {
         let book = OfferBook::new(0.4);
         assert!(book.add(&offer("upgrade_nudge", 7, 5000, false)));
         assert_eq!(book.nudge(7, 1, 4999), None, "before the offer was made");
-        assert_eq!(book.nudge(7, 5000, 5100), None, "the session it was made in");
+        assert_eq!(
+            book.nudge(7, 5000, 5100),
+            None,
+            "the session it was made in"
+        );
         assert_eq!(book.nudge(7, 2, 5000), Some(Nudge::Upgrade(0.4)));
         assert_eq!(book.nudge(7, 2, 5999), Some(Nudge::Upgrade(0.4)));
         assert_eq!(book.nudge(7, 2, 6000), None, "expired");

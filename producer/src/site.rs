@@ -270,6 +270,24 @@ impl SiteModel {
             .find(|d| self.states[*d as usize].page == "Submit Upgrade")
     }
 
+    /// The probability of the step from the logged-in page `from` at `level` to the page `to`: what an
+    /// analysis of the simulation (the offer uplift test) derives its expectations from.
+    pub fn step_probability(&self, from: &str, level: &str, to: &str) -> Option<f64> {
+        let state = self
+            .states
+            .iter()
+            .position(|s| s.page == from && s.level == level && s.auth == "Logged In")?;
+        let mut previous = 0.0;
+        let mut total = None;
+        for (bound, dest) in &self.transitions[state] {
+            if self.states[*dest as usize].page == to {
+                *total.get_or_insert(0.0) += bound - previous;
+            }
+            previous = *bound;
+        }
+        total
+    }
+
     /// Whether some step from `state` leaves (Submit Downgrade or Cancel).
     pub fn can_leave(&self, state: StateId) -> bool {
         self.transitions[state as usize]
@@ -298,7 +316,8 @@ impl SiteModel {
                 self.next_state(state, rng)
             }
             Nudge::Stay(lift) => {
-                let leaves = |n: Option<StateId>| n.is_some_and(|n| self.states[n as usize].is_leaving);
+                let leaves =
+                    |n: Option<StateId>| n.is_some_and(|n| self.states[n as usize].is_leaving);
                 let next = self.next_state(state, rng);
                 if !leaves(next) || rng.random::<f64>() >= lift {
                     return next;
@@ -686,16 +705,36 @@ mod tests {
         // standard errors at 200,000 draws are about 0.006.
         let base = share(&site, "Upgrade", "free", None, "Submit Upgrade");
         assert!((base - 0.45).abs() < 0.006, "{base}");
-        let lifted = share(&site, "Upgrade", "free", Some(Nudge::Upgrade(0.5)), "Submit Upgrade");
+        let p = site.step_probability("Upgrade", "free", "Submit Upgrade");
+        assert!(p.is_some_and(|p| (p - 0.45).abs() < 1e-9), "{p:?}");
+        let lifted = share(
+            &site,
+            "Upgrade",
+            "free",
+            Some(Nudge::Upgrade(0.5)),
+            "Submit Upgrade",
+        );
         assert!((lifted - (0.45 + 0.5 * 0.55)).abs() < 0.006, "{lifted}");
-        let stay = share(&site, "Downgrade", "paid", Some(Nudge::Stay(0.5)), "Submit Downgrade");
+        let stay = share(
+            &site,
+            "Downgrade",
+            "paid",
+            Some(Nudge::Stay(0.5)),
+            "Submit Downgrade",
+        );
         assert!((stay - 0.3 * 0.5).abs() < 0.006, "{stay}");
         // The other steps keep their proportions: Home is 0.35 of the 0.7 that stays, and gets that share
         // of the 0.15 talked out of leaving: 0.35 + 0.15 × 0.35 / 0.7 = 0.425.
         let home = share(&site, "Downgrade", "paid", Some(Nudge::Stay(0.5)), "Home");
         assert!((home - 0.425).abs() < 0.006, "{home}");
         // A page without the targeted step is not moved at all.
-        let home_up = share(&site, "Home", "free", Some(Nudge::Upgrade(0.9)), "Submit Upgrade");
+        let home_up = share(
+            &site,
+            "Home",
+            "free",
+            Some(Nudge::Upgrade(0.9)),
+            "Submit Upgrade",
+        );
         assert_eq!(home_up, 0.0);
         let unnudged = share(&site, "Home", "free", None, "Upgrade");
         let nudged = share(&site, "Home", "free", Some(Nudge::Upgrade(0.9)), "Upgrade");

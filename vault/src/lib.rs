@@ -28,7 +28,7 @@ use playlog_sql::{SqlError, SqlSession, Transact, Value, autocommit, transaction
 pub use catalog::Catalog;
 pub use check::{CheckResult, DataTest, data_tests};
 pub use dialect::{Dialect, Sql};
-pub use marts::MART_KEYS;
+pub use marts::{CONVERSION_DAYS, MART_KEYS};
 pub use metrics::VaultMetrics;
 pub use model::{DEFAULT_MODEL, Model, ModelError};
 pub use plan::Step;
