@@ -175,6 +175,10 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
                 metrics
                     .evaluation_lag_seconds
                     .set((now_ms() - t).max(0) as f64 / 1000.0);
+                let through = t as f64 / 1000.0;
+                if through > metrics.evaluated_through_seconds.get() {
+                    metrics.evaluated_through_seconds.set(through);
+                }
             }
             let partition = m.partition();
             dirty.insert(partition, m.offset() + 1);

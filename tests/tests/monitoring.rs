@@ -1,17 +1,20 @@
 //! The monitoring, verified with the real tools: a real Prometheus (Debian's package) scrapes the real
-//! pipeline (tansu, `playlog produce`, `playlog consume --vault-every`, `playlog vault run`), loads
+//! pipeline (tansu, `playlog produce`, `playlog consume --vault-every`, `playlog vault run`, `playlog
+//! offers`), loads
 //! `docker/monitoring/prometheus/rules/playlog.rules.yml` as production does, and every PromQL expression
 //! in the Grafana dashboard and in the rules is evaluated through Prometheus's HTTP API. Each must return
 //! data at some point of the run; a panel or rule that never does fails the test.
 //!
 //! Alerts return data only when their condition holds, so the pipeline is driven through the conditions:
-//! 1. healthy: live events, a few undecodable records (dead letters), the vault running in the consumer;
-//!    freshness, no-ingest and warehouse-error alerts must stay silent;
+//! 1. healthy: live events, a few undecodable records (dead letters), the vault running in the consumer,
+//!    offers evaluating the page views; freshness, no-ingest, warehouse-error and offer-lag alerts must
+//!    stay silent;
 //! 2. a backlog: a day-old backfill lands, and p99 freshness goes over the 60 s SLA;
 //! 3. an outage: the consumer restarts with every warehouse write failing (the one injected fault,
 //!    `PLAYLOG_FAULT_WAREHOUSE_WRITES`: a real DuckDB cannot fail writes on demand), while a separate
 //!    `playlog vault run` cannot open the DuckDB file the consumer holds (a real lock conflict) and falls
-//!    behind its schedule; the producer keeps producing, so lag grows and nothing is ingested.
+//!    behind its schedule; the producer keeps producing, so lag grows and nothing is ingested; and offers
+//!    restarts reading a topic nothing is published to, so it falls behind the page views.
 
 #![allow(clippy::unwrap_used)] // A test: a failed step should stop it loudly.
 
@@ -128,6 +131,7 @@ fn every_dashboard_and_rule_expression_returns_data_from_the_real_pipeline() {
     let producer_addr = format!("127.0.0.1:{}", free_port());
     let consumer_addr = format!("127.0.0.1:{}", free_port());
     let vault_addr = format!("127.0.0.1:{}", free_port());
+    let offers_addr = format!("127.0.0.1:{}", free_port());
     // start_consumer_at's warehouse, which the separate vault process is pointed at too.
     let warehouse = format!("duckdb:{}", scratch.path().join("w.duckdb").display());
     let rules = monitoring_dir().join("prometheus/rules/playlog.rules.yml");
@@ -136,6 +140,7 @@ fn every_dashboard_and_rule_expression_returns_data_from_the_real_pipeline() {
             ("playlog-producer", &producer_addr),
             ("playlog-consumer", &consumer_addr),
             ("playlog-vault", &vault_addr),
+            ("playlog-offers", &offers_addr),
         ],
         &[rules],
     );
@@ -145,7 +150,7 @@ fn every_dashboard_and_rule_expression_returns_data_from_the_real_pipeline() {
             .iter()
             .filter(|(n, _)| n.starts_with("alerting"))
             .count(),
-        7,
+        8,
         "{rules:?}"
     );
     // PlaylogPartitionsUnowned needs an assignment that leaves partitions to nobody, which no healthy
@@ -182,6 +187,24 @@ fn every_dashboard_and_rule_expression_returns_data_from_the_real_pipeline() {
     );
     assert!(wait_for(Duration::from_secs(30), || broker
         .has_topic("listen_events")));
+    let offers = |name: &str, input: &str| {
+        Background::spawn(
+            &[
+                "offers",
+                "--brokers",
+                &broker.address,
+                "--input-topic",
+                input,
+                "--metrics-addr",
+                &offers_addr,
+            ],
+            &[],
+            scratch.path().join(format!("{name}.log")),
+        )
+    };
+    assert!(wait_for(Duration::from_secs(30), || broker
+        .has_topic("page_view_events")));
+    let mut offers_healthy = offers("offers-healthy", "page_view_events");
     let consume = |name: &str, extra: &[&str], envs: &[(&str, &str)]| {
         let mut args = vec!["--members", "2"];
         args.extend_from_slice(extra);
@@ -272,6 +295,7 @@ fn every_dashboard_and_rule_expression_returns_data_from_the_real_pipeline() {
         "PlaylogNoIngest",
         "PlaylogWarehouseErrors",
         "PlaylogPartitionsUnowned",
+        "PlaylogOffersLagging",
     ] {
         let expr = alert_expr(&rules, alert);
         let cleared = wait_for(Duration::from_secs(60), || {
@@ -309,7 +333,15 @@ fn every_dashboard_and_rule_expression_returns_data_from_the_real_pipeline() {
     });
 
     // 3. An outage: every warehouse write fails, and the vault cannot open the file the consumer holds.
-    eprintln!("phase 3: warehouse writes failing, vault locked out");
+    // Offers are stuck too: reading a topic nothing is published to, while page views keep coming.
+    eprintln!("phase 3: warehouse writes failing, vault locked out, offers stuck");
+    assert!(
+        offers_healthy.terminate(Duration::from_secs(30)),
+        "{}",
+        offers_healthy.output()
+    );
+    broker.create_topics(&[("idle_page_views", 1)]);
+    let _offers_stuck = offers("offers-stuck", "idle_page_views");
     assert!(
         consumer.terminate(Duration::from_secs(60)),
         "{}",
