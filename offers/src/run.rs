@@ -101,6 +101,10 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
         .set("group.id", &options.group)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
+        // A fetch returns once a byte is there on Kafka, but a broker may hold it for the whole wait
+        // (tansu 0.6 does): librdkafka's 500 ms default would then be the offer's latency floor. Offers are
+        // real-time, so a short wait, at the cost of more fetches when idle.
+        .set("fetch.wait.max.ms", "20")
         .create()
         .map_err(|e| {
             format!(
