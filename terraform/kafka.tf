@@ -14,7 +14,13 @@ locals {
     status_change_events = var.kafka_partitions
     # Bad input is rare; one partition keeps it in arrival order.
     dead_letter_events = 1
+    # playlog offers: its decisions, keyed by user, and its checkpoints, one per page-view partition.
+    offer_events         = var.kafka_partitions
+    playlog_offers_state = var.kafka_partitions
   }
+  # The checkpoints are read to the end on every start: compacted to the latest per partition, so that a
+  # restart reads one record per partition however long the history.
+  compacted_topics = ["playlog_offers_state"]
 }
 
 resource "helm_release" "strimzi" {
@@ -122,7 +128,10 @@ resource "kubectl_manifest" "topic" {
       topicName  = each.key
       partitions = each.value
       replicas   = local.kafka_rf
-      config = {
+      config = contains(local.compacted_topics, each.key) ? {
+        "cleanup.policy"   = "compact"
+        "compression.type" = "producer"
+        } : {
         "retention.ms"     = var.kafka_retention_hours * 3600000
         "compression.type" = "producer"
       }

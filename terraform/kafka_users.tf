@@ -3,28 +3,40 @@
 # Operator writes each user's password into a Secret of the same name in Playlog's namespace, which the pods
 # mount as files (PLAYLOG_KAFKA_SASL_PASSWORD_FILE): no password in an environment variable or manifest.
 #
-#   playlog-producer  writes the four event topics
-#   playlog-consumer  reads them as group playlog-raw, and writes the dead-letter topic
+#   playlog-producer  writes the four event topics, and reads offer_events (its users react to offers;
+#                     no group: it assigns the partitions itself)
+#   playlog-consumer  reads them and offer_events as group playlog-raw, and writes the dead-letter topic
+#   playlog-offers    reads page_view_events as group playlog-offers, writes offer_events, and writes and
+#                     reads its checkpoints in playlog_offers_state
 #   playlog-keda      reads the group's lag: Describe on the topics and the group
 #
 # Topics are created here (kafka.tf), so no user holds Create: Playlog reads existing topics from metadata
 # and creates only missing ones.
 locals {
   event_topics   = ["listen_events", "page_view_events", "auth_events", "status_change_events"]
+  raw_topics     = concat(local.event_topics, ["offer_events"])
   consumer_group = "playlog-raw"
+  topic_acl      = { for t in ["offer_events", "playlog_offers_state", "page_view_events"] : t => { type = "topic", name = t, patternType = "literal" } }
   kafka_users = {
-    "playlog-producer" = [
-      for t in local.event_topics : { resource = { type = "topic", name = t, patternType = "literal" }, operations = ["Write", "Describe"] }
+    "playlog-producer" = concat(
+      [for t in local.event_topics : { resource = { type = "topic", name = t, patternType = "literal" }, operations = ["Write", "Describe"] }],
+      [{ resource = local.topic_acl["offer_events"], operations = ["Read", "Describe"] }]
+    )
+    "playlog-offers" = [
+      { resource = local.topic_acl["page_view_events"], operations = ["Read", "Describe"] },
+      { resource = { type = "group", name = "playlog-offers", patternType = "literal" }, operations = ["Read"] },
+      { resource = local.topic_acl["offer_events"], operations = ["Write", "Describe"] },
+      { resource = local.topic_acl["playlog_offers_state"], operations = ["Read", "Write", "Describe"] },
     ]
     "playlog-consumer" = concat(
-      [for t in local.event_topics : { resource = { type = "topic", name = t, patternType = "literal" }, operations = ["Read", "Describe"] }],
+      [for t in local.raw_topics : { resource = { type = "topic", name = t, patternType = "literal" }, operations = ["Read", "Describe"] }],
       [
         { resource = { type = "group", name = local.consumer_group, patternType = "literal" }, operations = ["Read"] },
         { resource = { type = "topic", name = "dead_letter_events", patternType = "literal" }, operations = ["Write", "Describe"] },
       ]
     )
     "playlog-keda" = concat(
-      [for t in local.event_topics : { resource = { type = "topic", name = t, patternType = "literal" }, operations = ["Describe"] }],
+      [for t in local.raw_topics : { resource = { type = "topic", name = t, patternType = "literal" }, operations = ["Describe"] }],
       [{ resource = { type = "group", name = local.consumer_group, patternType = "literal" }, operations = ["Describe"] }]
     )
   }

@@ -4,6 +4,7 @@
 //! are pure: no Kafka, no clock, so that the same page views make the same offers with the same ids, which
 //! is what exactly-once output rests on. `run.rs` is the I/O around them: Kafka in and out, checkpoints.
 
+mod delivery;
 pub mod engine;
 pub mod metrics;
 pub mod rules;

@@ -1,11 +1,15 @@
 //! `playlog offers` against Kafka: page views in, offers out, state checkpointed. The I/O around the pure
 //! engine.
 //!
-//! **Exactly once, by determinism and checkpoints.** Every commit interval:
-//! 1. the offers made so far are flushed (acknowledged by the brokers);
-//! 2. each partition's state ([`Checkpoint`]) is written to the state topic, keyed by partition, with the
-//!    next offset it covers, and flushed;
-//! 3. the group's offsets are committed (for lag; the checkpoints are what restarts read).
+//! **Exactly once, by determinism and checkpoints.** Every commit interval, each partition's state
+//! ([`Checkpoint`]) is taken, with the next offset it covers, and then, without stopping the poll loop
+//! (`crate::delivery`):
+//! 1. once every offer made before it is acknowledged by the brokers, it is written to the state topic,
+//!    keyed by partition;
+//! 2. once those records are acknowledged, the group's offsets are committed (for lag; the checkpoints
+//!    are what restarts read).
+//!
+//! An offer whose delivery fails ends the run before any checkpoint covers it.
 //!
 //! On start, each partition resumes from its latest checkpoint (or from the log's beginning without one),
 //! so the engine is where it was at that offset. A crash between checkpoints makes the same decisions
@@ -26,6 +30,8 @@ use playlog_model::{OfferRecord, Stream};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use crate::delivery::Deliveries;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
@@ -122,11 +128,11 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
         1,
         &[],
     )?;
-    let producer: BaseProducer = kafka
+    let producer: BaseProducer<Deliveries> = kafka
         .client_config()
         .set("acks", "all")
         .set("linger.ms", "5")
-        .create()
+        .create_with_context(Deliveries::default())
         .map_err(|e| {
             format!(
                 "configuring the producer: {}",
@@ -170,6 +176,7 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
         seen: options.rules_file.as_deref().and_then(modified),
     };
     let mut dirty: HashMap<i32, i64> = HashMap::new();
+    let mut pending = Pending::Idle;
     let metrics = OffersMetrics::register(&options.metrics, &options.rules);
     while !stop.load(Ordering::Relaxed) {
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
@@ -237,10 +244,15 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
                 }
             }
         }
+        producer.poll(Duration::ZERO);
+        if let Some(failure) = producer.context().failure() {
+            return Err(failure);
+        }
+        pending = pending.advance(options, &consumer, &producer, CommitMode::Async)?;
         if last_commit.elapsed() >= options.commit_interval {
             metrics.state_size.set(engine.state_size() as i64);
-            if !dirty.is_empty() {
-                commit(options, &consumer, &producer, &mut engine, &mut dirty)?;
+            if matches!(pending, Pending::Idle) && !dirty.is_empty() {
+                pending = Pending::take(options, &producer, &mut engine, &mut dirty)?;
             }
             if let Some(path) = &options.rules_file {
                 reload.check(path, &mut engine);
@@ -248,49 +260,114 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
             last_commit = Instant::now();
         }
     }
-    if !dirty.is_empty() {
-        commit(options, &consumer, &producer, &mut engine, &mut dirty)?;
+    // Stopping: whatever is on its way, then the state as of the last page view, each waited for.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        producer.poll(Duration::from_millis(20));
+        let _ = consumer.poll(Duration::ZERO);
+        if let Some(failure) = producer.context().failure() {
+            return Err(failure);
+        }
+        pending = pending.advance(options, &consumer, &producer, CommitMode::Sync)?;
+        if matches!(pending, Pending::Idle) {
+            if dirty.is_empty() {
+                break;
+            }
+            pending = Pending::take(options, &producer, &mut engine, &mut dirty)?;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the brokers did not acknowledge the last offers and checkpoints within {TIMEOUT:?}"
+            ));
+        }
     }
     Ok(summary)
 }
 
-/// Steps 1–3 of the module's protocol.
-fn commit(
-    options: &OffersOptions,
-    consumer: &BaseConsumer,
-    producer: &BaseProducer,
-    engine: &mut Engine,
-    dirty: &mut HashMap<i32, i64>,
-) -> Result<(), String> {
-    producer
-        .flush(TIMEOUT)
-        .map_err(|e| format!("delivering offers to {}: {e}", options.output))?;
-    engine.sweep();
-    let mut offsets = TopicPartitionList::new();
-    for (&partition, &next_offset) in dirty.iter() {
-        let stored = Stored {
-            next_offset,
-            checkpoint: engine.checkpoint(partition),
-        };
-        let value = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
-        send(
-            producer,
-            &options.state_topic,
-            &partition.to_string(),
-            &value,
-        )?;
-        offsets
-            .add_partition_offset(&options.input, partition, Offset::Offset(next_offset))
-            .map_err(|e| e.to_string())?;
+/// A checkpoint on its way (the module's protocol), advanced from the poll loop without blocking it.
+enum Pending {
+    Idle,
+    /// Taken: written once every record numbered below `mark` (the offers before it) is acknowledged.
+    Offers {
+        mark: u64,
+        records: Vec<(i32, Vec<u8>)>,
+        offsets: TopicPartitionList,
+    },
+    /// Written: the offsets are committed once every record below `mark` (the checkpoints) is.
+    Checkpoints {
+        mark: u64,
+        offsets: TopicPartitionList,
+    },
+}
+
+impl Pending {
+    /// Takes each dirty partition's state as of its next offset.
+    fn take(
+        options: &OffersOptions,
+        producer: &BaseProducer<Deliveries>,
+        engine: &mut Engine,
+        dirty: &mut HashMap<i32, i64>,
+    ) -> Result<Pending, String> {
+        engine.sweep();
+        let mut records = Vec::with_capacity(dirty.len());
+        let mut offsets = TopicPartitionList::new();
+        for (&partition, &next_offset) in dirty.iter() {
+            let stored = Stored {
+                next_offset,
+                checkpoint: engine.checkpoint(partition),
+            };
+            records.push((
+                partition,
+                serde_json::to_vec(&stored).map_err(|e| e.to_string())?,
+            ));
+            offsets
+                .add_partition_offset(&options.input, partition, Offset::Offset(next_offset))
+                .map_err(|e| e.to_string())?;
+        }
+        dirty.clear();
+        Ok(Pending::Offers {
+            mark: producer.context().mark(),
+            records,
+            offsets,
+        })
     }
-    producer
-        .flush(TIMEOUT)
-        .map_err(|e| format!("writing checkpoints to {}: {e}", options.state_topic))?;
-    consumer
-        .commit(&offsets, CommitMode::Sync)
-        .map_err(|e| format!("committing offsets of {}: {e}", options.group))?;
-    dirty.clear();
-    Ok(())
+
+    fn advance(
+        self,
+        options: &OffersOptions,
+        consumer: &BaseConsumer,
+        producer: &BaseProducer<Deliveries>,
+        mode: CommitMode,
+    ) -> Result<Pending, String> {
+        let deliveries = producer.context();
+        Ok(match self {
+            Pending::Offers {
+                mark,
+                records,
+                offsets,
+            } if deliveries.acknowledged_below(mark) => {
+                for (partition, value) in &records {
+                    send(
+                        producer,
+                        &options.state_topic,
+                        &partition.to_string(),
+                        value,
+                    )?;
+                }
+                Pending::Checkpoints {
+                    mark: deliveries.mark(),
+                    offsets,
+                }
+            }
+            Pending::Checkpoints { mark, offsets } if deliveries.acknowledged_below(mark) => {
+                consumer
+                    .commit(&offsets, mode)
+                    .map_err(|e| format!("committing offsets of {}: {e}", options.group))?;
+                Pending::Idle
+            }
+            other => other,
+        })
+    }
 }
 
 fn modified(path: &std::path::Path) -> Option<SystemTime> {
@@ -336,8 +413,17 @@ impl Reload {
     }
 }
 
-fn send(producer: &BaseProducer, topic: &str, key: &str, value: &[u8]) -> Result<(), String> {
-    let mut record = BaseRecord::to(topic).key(key).payload(value);
+fn send(
+    producer: &BaseProducer<Deliveries>,
+    topic: &str,
+    key: &str,
+    value: &[u8],
+) -> Result<(), String> {
+    let deliveries = producer.context();
+    let seq = deliveries.sending();
+    let mut record = BaseRecord::with_opaque_to(topic, Box::new(seq))
+        .key(key)
+        .payload(value);
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
@@ -350,7 +436,10 @@ fn send(producer: &BaseProducer, topic: &str, key: &str, value: &[u8]) -> Result
                 record = r;
                 producer.poll(Duration::from_millis(50));
             }
-            Err((e, _)) => return Err(format!("producing to {topic}: {e}")),
+            Err((e, _)) => {
+                deliveries.not_sent(seq);
+                return Err(format!("producing to {topic}: {e}"));
+            }
         }
     }
 }
