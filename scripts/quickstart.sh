@@ -175,7 +175,7 @@ done
 kill -0 "$consumer" 2>/dev/null || { echo; echo "quickstart: the consumer stopped; its log:" >&2; tail -20 "$state/consumer.log" >&2; exit 1; }
 kill -0 "$producer" 2>/dev/null || { echo; echo "quickstart: the producer stopped; its log:" >&2; tail -20 "$state/producer.log" >&2; exit 1; }
 kill -0 "$offers" 2>/dev/null || { echo; echo "quickstart: playlog offers stopped; its log:" >&2; tail -20 "$state/offers.log" >&2; exit 1; }
-echo "quickstart: stopping (producer, then consumer: flush, commit, leave the group, a last vault run; then the broker)" >&2
+echo "quickstart: stopping (producer, then offers, then consumer: flush, commit, leave the group, a last vault run; then the broker)" >&2
 stop_all
 grep -E "^consume summary|raw\.|batches|vault: " "$state/consumer.log" | tail -9 >&2 || true
 grep -E "^offers: resumed" "$state/offers.log" | tail -1 >&2 || true
