@@ -413,8 +413,8 @@ fn the_dashboard_fills_and_moves_during_a_live_run_and_shows_what_the_marts_hold
     let live_catalog = catalog_shown(&tab);
     assert_eq!(
         live_catalog["sections"].as_u64(),
-        Some(26),
-        "4 raw, 16 vault and 6 mart tables: {live_catalog:#}"
+        Some(30),
+        "5 raw, 18 vault and 7 mart tables: {live_catalog:#}"
     );
     assert!(
         live_catalog["tests"].as_str().unwrap().contains(" pass"),
@@ -513,7 +513,7 @@ fn the_dashboard_fills_and_moves_during_a_live_run_and_shows_what_the_marts_hold
     tab.wait_until_navigated().unwrap();
     let shown = catalog_shown(&tab);
     let counted = shown["rows"].as_object().unwrap();
-    assert_eq!(counted.len(), 26, "{shown:#}");
+    assert_eq!(counted.len(), 30, "{shown:#}");
     for (table, rows) in counted {
         let expected: i64 = conn
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
