@@ -119,14 +119,15 @@ pub fn run(options: &OffersOptions, stop: &AtomicBool) -> Result<Summary, String
             )
         })?;
     let partitions = partition_count(&consumer, &options.input)?;
+    playlog_kafka::ensure_topics(kafka, &[(options.output.as_str(), partitions)], 1, &[])?;
+    // The checkpoints are read to the end on every start: compacted, Kafka keeps about the latest per
+    // partition, so that a restart reads a bounded amount however long the history (tansu 0.6 compacts
+    // nothing, so there it grows). Terraform creates it compacted too.
     playlog_kafka::ensure_topics(
         kafka,
-        &[
-            (options.output.as_str(), partitions),
-            (options.state_topic.as_str(), partitions),
-        ],
+        &[(options.state_topic.as_str(), partitions)],
         1,
-        &[],
+        &[("cleanup.policy", "compact")],
     )?;
     let producer: BaseProducer<Deliveries> = kafka
         .client_config()
