@@ -30,11 +30,10 @@ use playlog_model::{OfferRecord, Stream};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-
-use crate::delivery::Deliveries;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::Deliveries;
 use crate::engine::{Checkpoint, Engine, PageView};
 use crate::metrics::{DecisionLabels, OffersMetrics};
 use crate::rules::Rules;
